@@ -1,0 +1,160 @@
+"""The one interface every destination type implements.
+
+A provider module defines a subclass of :class:`Provider` and registers it with
+:func:`register`. The engine only ever calls :meth:`Provider.validate_config` (at
+create/update time) and :meth:`Provider.send` (once per attempt); retries, circuit breaker,
+dead letters and attempt records are the engine's and apply to every type unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+class ConfigError(Exception):
+    """A bad ``provider_config``: ``errors`` maps a field name to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    required: bool = False
+    secret: bool = False
+    kind: type | tuple = str
+    choices: tuple | None = None
+    default: Any = None
+    help: str = ""
+
+
+@dataclass
+class OutboundMessage:
+    """What one attempt sends: the event, already transformed for its route."""
+
+    event_id: str
+    destination_id: str
+    attempt_number: int
+    body: bytes
+    content_type: str
+    payload: Any  # the body parsed as JSON (or the transformed payload); None if not JSON
+    source_id: str | None = None
+    topic: str | None = None
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)  # the event's received headers
+    received_at: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    """The result of one attempt.
+
+    ``ok`` — delivered. ``retryable`` — a failure worth retrying (ignored when ok).
+    ``retry_after`` — seconds the counterpart asked us to wait (e.g. ``Retry-After``).
+    The request/response fields become the DeliveryAttempt row.
+    """
+
+    ok: bool
+    retryable: bool = True
+    error: str = ""
+    request_url: str = ""
+    request_method: str = ""
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body_size: int = 0
+    response_status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    retry_after: float | None = None
+
+    @classmethod
+    def success(cls, **kwargs) -> Outcome:
+        return cls(ok=True, retryable=False, **kwargs)
+
+    @classmethod
+    def retry(cls, error: str, **kwargs) -> Outcome:
+        return cls(ok=False, retryable=True, error=error, **kwargs)
+
+    @classmethod
+    def permanent(cls, error: str, **kwargs) -> Outcome:
+        return cls(ok=False, retryable=False, error=error, **kwargs)
+
+
+class Provider:
+    """Base class: declare ``type`` and ``fields``; override ``clean`` for cross-field rules
+    and ``send`` to deliver."""
+
+    type: ClassVar[str]
+    fields: ClassVar[tuple[ConfigField, ...]] = ()
+    # The `url` column is required for this type (http, websocket use it).
+    uses_url: ClassVar[bool] = False
+
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in cls.fields if f.secret)
+
+    @classmethod
+    def validate_config(cls, config: dict, *, url: str = "") -> dict:
+        """Check ``config`` (plaintext secrets) and return it normalized; raise ConfigError."""
+        if not isinstance(config, dict):
+            raise ConfigError({"provider_config": ["Must be a JSON object."]})
+        errors: dict[str, list[str]] = {}
+        known = {f.name for f in cls.fields}
+        cleaned: dict[str, Any] = {}
+        for key in config:
+            if key not in known:
+                errors.setdefault(f"provider_config.{key}", []).append(
+                    f"Unknown field for type {cls.type!r}; allowed: {', '.join(sorted(known)) or 'none'}."
+                )
+        for spec in cls.fields:
+            value = config.get(spec.name)
+            if value is None or value == "":
+                if spec.required:
+                    errors.setdefault(f"provider_config.{spec.name}", []).append(
+                        f"This field is required for {cls.type} destinations."
+                    )
+                elif spec.default is not None:
+                    cleaned[spec.name] = spec.default
+                continue
+            if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
+                kind = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+                names = " or ".join(
+                    {str: "a string", int: "an integer", bool: "a boolean", dict: "an object", list: "an array"}.get(
+                        k, k.__name__
+                    )
+                    for k in kind
+                )
+                errors.setdefault(f"provider_config.{spec.name}", []).append(f"Must be {names}.")
+                continue
+            if spec.choices and value not in spec.choices:
+                errors.setdefault(f"provider_config.{spec.name}", []).append(
+                    f"Must be one of: {', '.join(map(str, spec.choices))}."
+                )
+                continue
+            cleaned[spec.name] = value
+        if not errors:
+            try:
+                cleaned = cls.clean(cleaned, url=url)
+            except ConfigError as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise ConfigError(errors)
+        return cleaned
+
+    @classmethod
+    def clean(cls, config: dict, *, url: str = "") -> dict:
+        return config
+
+    def send(self, destination, message: OutboundMessage) -> Outcome:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register(provider_cls: type[Provider]) -> type[Provider]:
+    REGISTRY[provider_cls.type] = provider_cls
+    return provider_cls

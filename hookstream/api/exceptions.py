@@ -1,0 +1,116 @@
+"""One error body for every error: ``{"error", "status", "request_id"}`` (+ ``details``)."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Service temporarily unavailable."
+    default_code = "unavailable"
+
+
+def error_body(request, status_code: int, message: str, details=None) -> dict:
+    body = {"error": message, "status": status_code, "request_id": getattr(request, "request_id", None)}
+    if details:
+        body["details"] = details
+    return body
+
+
+def _flatten_details(detail) -> dict:
+    if isinstance(detail, dict):
+        out = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub_key, sub_value in _flatten_details(value).items():
+                    out[f"{key}.{sub_key}"] = sub_value
+            elif isinstance(value, list):
+                out[key] = [str(v) if not isinstance(v, dict) else str(v) for v in value]
+            else:
+                out[key] = [str(value)]
+        return out
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(v) for v in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def _summary(details: dict) -> str:
+    parts = []
+    for field, messages in details.items():
+        message = messages[0] if messages else "invalid"
+        parts.append(message if field == "non_field_errors" else f"{field}: {message}")
+    return "Validation failed: " + "; ".join(parts)
+
+
+def exception_handler(exc, context):
+    request = context.get("request")
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DatabaseError):
+        logger.exception("database unavailable")
+        exc = ServiceUnavailable("The database is unavailable; nothing was stored. Try again.")
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled API error", exc_info=exc)
+        return Response(
+            error_body(request, 500, "Internal server error."), status=status.HTTP_500_INTERNAL_SERVER_ERROR
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten_details(exc.detail)
+        body = error_body(request, response.status_code, _summary(details), details)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        if isinstance(detail, (dict, list)):
+            details = _flatten_details(detail)
+            body = error_body(request, response.status_code, _summary(details), details)
+        else:
+            body = error_body(request, response.status_code, str(detail))
+    response.data = body
+    return response
+
+
+def _json_error(request, status_code: int, message: str) -> JsonResponse:
+    return JsonResponse(error_body(request, status_code, message), status=status_code)
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/v1/"):
+        return _json_error(request, 404, "Not found.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    return _json_error(request, 500, "Internal server error.")
+
+
+def handler400(request, exception=None):
+    return _json_error(request, 400, "Bad request.")
+
+
+def handler403(request, exception=None):
+    return _json_error(request, 403, "Forbidden.")

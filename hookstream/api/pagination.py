@@ -1,0 +1,91 @@
+"""Cursor pagination, newest first, keyed on ``(created_at, id)``.
+
+The cursor names the last row of the page; the next page is every row strictly older in
+``(created_at, id)`` order. Rows inserted while a client pages are newer than the cursor and
+so never shift a later page: no duplicates, no gaps. A ``limit`` outside 1..100 is a 400.
+"""
+
+import base64
+import binascii
+from datetime import datetime
+
+from django.db.models import Q
+from rest_framework import exceptions
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def encode_cursor(created_at: datetime, pk: str) -> str:
+    raw = f"{created_at.isoformat()}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), pk
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
+
+
+def parse_limit(request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise exceptions.ValidationError({"limit": ["Must be an integer between 1 and 100."]}) from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise exceptions.ValidationError({"limit": ["Must be an integer between 1 and 100."]})
+    return limit
+
+
+class CreatedCursorPagination(BasePagination):
+    """The envelope is ``{"<plural>": [...], "cursor": ..., "has_more": ...}``; the view names
+    the plural in ``pagination_key``."""
+
+    ordering_field = "created_at"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.key = getattr(view, "pagination_key", "results")
+        limit = parse_limit(request)
+        cursor = request.query_params.get("cursor")
+        field = getattr(view, "cursor_field", self.ordering_field)
+        if cursor:
+            created, pk = decode_cursor(cursor)
+            queryset = queryset.filter(Q(**{f"{field}__lt": created}) | Q(**{field: created, "pk__lt": pk}))
+        rows = list(queryset.order_by(f"-{field}", "-pk")[: limit + 1])
+        self.has_more = len(rows) > limit
+        rows = rows[:limit]
+        self.next_cursor = encode_cursor(getattr(rows[-1], field), rows[-1].pk) if self.has_more else None
+        return rows
+
+    def get_paginated_response(self, data):
+        return Response({self.key: data, "cursor": self.next_cursor, "has_more": self.has_more})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["cursor", "has_more"],
+            "properties": {
+                "cursor": {"type": "string", "nullable": True, "description": "Pass as ?cursor= for the next page."},
+                "has_more": {"type": "boolean"},
+                "<plural>": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            },
+        ]

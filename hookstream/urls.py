@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("v1/openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    path("v1/redoc/", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
+    path("v1/", include("hookstream.api.urls")),
+    path("v1/", include("destinations.urls")),
+    path("v1/", include("intake.urls")),
+    path("v1/", include("deliveries.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("console.urls")),
+]
+
+handler400 = "hookstream.api.exceptions.handler400"
+handler403 = "hookstream.api.exceptions.handler403"
+handler404 = "hookstream.api.exceptions.handler404"
+handler500 = "hookstream.api.exceptions.handler500"

@@ -1,0 +1,165 @@
+"""Intake: where events come from (sources and topics), how they are routed
+(connections and subscriptions), and the events themselves."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from destinations.models import Destination
+from hookstream.ids import id_factory
+from hookstream.models import Organization
+
+
+class VerificationType(models.TextChoices):
+    HMAC_SHA256 = "hmac_sha256"
+    HMAC_SHA1 = "hmac_sha1"
+    STANDARD_WEBHOOKS = "standard_webhooks"
+
+
+class DedupStrategy(models.TextChoices):
+    PAYLOAD_HASH = "payload_hash"
+    HEADER_FIELD = "header_field"
+    BODY_FIELD = "body_field"
+
+
+class SourceStatus(models.TextChoices):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class Source(models.Model):
+    """An ingest endpoint for third-party webhooks (``/v1/ingest/<id>``)."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("src"), editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sources")
+    name = models.CharField(max_length=200)
+    slug = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    verification_type = models.CharField(max_length=32, choices=VerificationType.choices, null=True, blank=True)
+    # Encrypted at rest (hookstream.crypto).
+    verification_secret = models.TextField(blank=True, default="")
+    verification_header = models.CharField(max_length=200, blank=True, default="")
+    verification_prefix = models.CharField(max_length=50, blank=True, default="")
+    dedup_enabled = models.BooleanField(default=False)
+    dedup_strategy = models.CharField(max_length=32, choices=DedupStrategy.choices, null=True, blank=True)
+    dedup_field = models.CharField(max_length=200, blank=True, default="")
+    dedup_window_seconds = models.PositiveIntegerField(default=300)
+    ip_allowlist = models.JSONField(default=list, blank=True)
+    ip_denylist = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=SourceStatus.choices, default=SourceStatus.ACTIVE)
+    event_count = models.BigIntegerField(default=0)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    verification_failure_count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "slug"], name="uniq_source_slug")]
+        indexes = [
+            # The source list of an organization, newest first (cursor pagination).
+            models.Index(fields=["organization", "-created_at", "-id"], name="source_org_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Connection(models.Model):
+    """Routes a source's events to a destination, through optional filters and a transform."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("conn"), editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="connections")
+    name = models.CharField(max_length=200, blank=True, default="")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="connections")
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="connections")
+    filter_rules = models.JSONField(default=list, blank=True)
+    transform_expression = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The connection list of an organization, newest first (cursor pagination).
+            models.Index(fields=["organization", "-created_at", "-id"], name="connection_org_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} → {self.destination_id}"
+
+
+class Topic(models.Model):
+    """A named stream the organization's own applications publish to."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("top"), editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="topics")
+    name = models.CharField(max_length=200)
+    slug = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "slug"], name="uniq_topic_slug")]
+        indexes = [models.Index(fields=["organization", "-created_at", "-id"], name="topic_org_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscription(models.Model):
+    """Routes a topic's events to a destination, through optional filters and a transform."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("sub"), editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="subscriptions")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="subscriptions")
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="subscriptions")
+    filter_rules = models.JSONField(default=list, blank=True)
+    transform_expression = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["topic", "destination"], name="uniq_subscription")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id} → {self.destination_id}"
+
+
+class Event(models.Model):
+    """One received event, stored byte-exact, from a source's ingest URL or a topic publish."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("evt"), editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="events")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    method = models.CharField(max_length=10, default="POST")
+    headers = models.JSONField(default=dict, blank=True)
+    query = models.JSONField(default=dict, blank=True)
+    content_type = models.CharField(max_length=200, blank=True, default="")
+    body = models.BinaryField(default=b"")
+    # The body parsed as JSON when it is JSON (for filters and transforms); null otherwise.
+    payload = models.JSONField(null=True, blank=True)
+    body_size = models.PositiveIntegerField(default=0)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The event list of an organization, newest first (cursor pagination).
+            models.Index(fields=["organization", "-created_at", "-id"], name="event_org_created"),
+            models.Index(fields=["source", "-created_at"], name="event_source_created"),
+            # Retention purge by age.
+            models.Index(fields=["created_at"], name="event_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "topic", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="uniq_event_idempotency",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.id

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TemplatesCatalogConfig(AppConfig):
+    name = "templates_catalog"
