@@ -15,3 +15,37 @@ def deliveries_enqueue_on_commit(delivery_ids: list[str]) -> None:
             deliver.delay(delivery_id)
 
     transaction.on_commit(_send)
+
+
+def held_deliveries_release(*, destination) -> int:
+    """Make a destination's held deliveries due again (after a circuit reset or resume).
+
+    Returns how many were released. The engine drains them oldest first.
+    """
+    from django.utils import timezone
+
+    from deliveries.models import Delivery, DeliveryStatus
+
+    ids = list(
+        Delivery.objects.filter(destination=destination, status=DeliveryStatus.HELD)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
+    if ids:
+        Delivery.objects.filter(id__in=ids, status=DeliveryStatus.HELD).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now()
+        )
+        deliveries_enqueue_on_commit(ids)
+    return len(ids)
+
+
+def deliveries_cancel_for_destination(*, destination) -> int:
+    """Cancel every delivery of a deleted destination that has not finished."""
+    from django.utils import timezone
+
+    from deliveries.models import Delivery, DeliveryStatus
+
+    return Delivery.objects.filter(
+        destination=destination,
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD],
+    ).update(status=DeliveryStatus.CANCELLED, completed_at=timezone.now())
