@@ -14,6 +14,8 @@ class HttpProvider(Provider):
         ConfigField("password", secret=True),
         ConfigField("api_key_header", default="X-API-Key"),
         ConfigField("api_key", secret=True),
+        # PagerDuty Events v2 puts its integration key in the body (templates_catalog "pagerduty").
+        ConfigField("routing_key", secret=True),
     )
 
     @classmethod
