@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from hookstream.api.views import APIKeyViewSet
+from hookstream.api.viewsets import OptionalSlashRouter
 
-urlpatterns: list = []
+router = OptionalSlashRouter()
+router.register("auth/api-keys", APIKeyViewSet, basename="api-key")
+
+urlpatterns = router.urls

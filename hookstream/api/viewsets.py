@@ -1,6 +1,6 @@
 """The base viewsets every API resource uses: scoped to the caller's organization."""
 
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, routers, viewsets
 
 
 class OrganizationScopedMixin:
@@ -27,4 +27,19 @@ class OrganizationScopedReadOnlyViewSet(OrganizationScopedMixin, viewsets.ReadOn
     pass
 
 
-__all__ = ["OrganizationScopedViewSet", "OrganizationScopedReadOnlyViewSet", "OrganizationScopedMixin", "mixins"]
+class OptionalSlashRouter(routers.SimpleRouter):
+    """Routes that answer with and without a trailing slash (``/v1/destinations`` and
+    ``/v1/destinations/``), so no client is redirected (a redirected POST loses its body)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trailing_slash = "/?"
+
+
+__all__ = [
+    "OptionalSlashRouter",
+    "OrganizationScopedViewSet",
+    "OrganizationScopedReadOnlyViewSet",
+    "OrganizationScopedMixin",
+    "mixins",
+]
