@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["hookstream.api.ratelimit.OrganizationRateThrottle"],
     "EXCEPTION_HANDLER": "hookstream.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hookstream.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -201,6 +201,20 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["hookstream.api.schema.preprocess_optional_slash"],
+    # The error body on every error response, the X-Request-Id and RateLimit-* headers.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hookstream.api.schema.postprocess_errors",
+    ],
+    # Enums shared by several fields; named here so that their names stay stable.
+    "ENUM_NAME_OVERRIDES": {
+        "DestinationTypeEnum": "destinations.models.DestinationType",
+        "DestinationStatusEnum": "destinations.models.DestinationStatus",
+        "RetryBackoffTypeEnum": "destinations.models.BackoffType",
+        "CircuitStateEnum": "destinations.models.CircuitStateValue",
+        "HttpMethodEnum": "destinations.models.HttpMethod",
+    },
 }
 
 # Requests per minute per organization on the API (0 disables the limit).

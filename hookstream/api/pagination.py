@@ -50,6 +50,8 @@ class CreatedCursorPagination(BasePagination):
     the plural in ``pagination_key``."""
 
     ordering_field = "created_at"
+    # Set per request from the view (and by hookstream.api.schema for the OpenAPI document).
+    key = "results"
 
     def paginate_queryset(self, queryset, request, view=None):
         self.key = getattr(view, "pagination_key", "results")
@@ -71,21 +73,28 @@ class CreatedCursorPagination(BasePagination):
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",
-            "required": ["cursor", "has_more"],
+            "required": [self.key, "cursor", "has_more"],
             "properties": {
+                self.key: schema,
                 "cursor": {"type": "string", "nullable": True, "description": "Pass as ?cursor= for the next page."},
                 "has_more": {"type": "boolean"},
-                "<plural>": schema,
             },
         }
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "The cursor of the previous page.",
+                "schema": {"type": "string"},
+            },
             {
                 "name": "limit",
                 "in": "query",
                 "required": False,
+                "description": "Page size, 1–100; outside that range answers 400.",
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
             },
         ]

@@ -11,6 +11,9 @@ class OrganizationScopedMixin:
         return self.request._request.organization
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            # drf-spectacular inspects the view without a request or an organization.
+            return super().get_queryset().none()
         return super().get_queryset().filter(organization=self.get_organization())
 
     def get_serializer_context(self):
