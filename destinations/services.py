@@ -88,8 +88,11 @@ def _apply_template(data: dict) -> dict:
     return data
 
 
-def _check_url(type_: str, url: str, provider_config: dict) -> str:
-    """The destination's ``url`` column, checked for its type; raises ValidationError."""
+def _check_url(type_: str, url: str, provider_config: dict, *, check_address: bool = True) -> str:
+    """The destination's ``url`` column, checked for its type; raises ValidationError.
+
+    ``check_address`` is off when a PATCH leaves the target unchanged: a destination saved
+    while private networks were allowed stays editable."""
     if type_ == DestinationType.HTTP:
         if not url:
             raise ValidationError({"url": ["This field is required for http destinations."]})
@@ -99,7 +102,8 @@ def _check_url(type_: str, url: str, provider_config: dict) -> str:
             raise ValidationError({"url": ["Not a valid URL."]}) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError({"url": ["Must be an http:// or https:// URL with a host."]})
-        _check_address("url", url)
+        if check_address:
+            _check_address("url", url)
         return url
     if type_ == DestinationType.WEBSOCKET:
         target = provider_config.get("url") or url
@@ -111,7 +115,8 @@ def _check_url(type_: str, url: str, provider_config: dict) -> str:
                 raise ValidationError({field: ["Not a valid URL."]}) from None
             if parts.scheme not in ("ws", "wss") or not parts.hostname:
                 raise ValidationError({field: ["Must be a ws:// or wss:// URL with a host."]})
-            _check_address(field, target)
+            if check_address:
+                _check_address(field, target)
         return url
     if url:
         raise ValidationError({"url": [f"{type_} destinations do not use url; their target is in provider_config."]})
@@ -294,7 +299,8 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
         config_in = _resolve_masks(config_in, provider.secret_fields(), previous_plain, "provider_config")
 
         url = data["url"] if "url" in data else ("" if type_changed and type_ != DestinationType.HTTP else row.url)
-        url = _check_url(type_, url or "", config_in)
+        target_changed = type_changed or "url" in data or "url" in (data.get("provider_config") or {})
+        url = _check_url(type_, url or "", config_in, check_address=target_changed)
         config = _provider_config(type_, config_in, url)
 
         if "signing_config" in data or type_changed:
