@@ -102,9 +102,12 @@ class DestinationWriteSerializer(serializers.Serializer):
     url = StrictCharField(required=False, allow_blank=True, max_length=2048, help_text="Required for http.")
     method = StrictCharField(required=False, help_text="POST (default), PUT or PATCH.")
     headers = JSONObjectField(child=serializers.JSONField(), required=False)
-    provider_config = JSONObjectField(child=serializers.JSONField(), required=False)
+    provider_config = JSONObjectField(child=serializers.JSONField(allow_null=True), required=False)
     config = JSONObjectField(
-        child=serializers.JSONField(), required=False, write_only=True, help_text="Another spelling of provider_config."
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        write_only=True,
+        help_text="Another spelling of provider_config.",
     )
     signing_config = serializers.JSONField(
         required=False,
