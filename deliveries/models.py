@@ -46,6 +46,17 @@ class Delivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When a wake-up (a broker message) was last sent or is expected for this delivery. Beat
+    # re-sends a wake-up only when a due delivery has none younger than the grace period,
+    # so a lost broker message (Redis flushed) costs a short delay, not a delivery.
+    woken_at = models.DateTimeField(null=True, blank=True)
+    # attempt_count when the current retry cycle began: a manual retry, a replay or a dead
+    # letter retry starts a fresh cycle of retry_max_attempts retries.
+    cycle_start_attempt = models.PositiveIntegerField(default=0)
+    # The replay or dead-letter-retry job that created (or re-queued) this delivery.
+    replay_job = models.ForeignKey(
+        "deliveries.ReplayJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -240,9 +240,19 @@ HOOKSTREAM_LEASE_SECONDS = env_int("HOOKSTREAM_LEASE_SECONDS", 120, minimum=5)
 HOOKSTREAM_BEAT_INTERVAL_SECONDS = env_float("HOOKSTREAM_BEAT_INTERVAL_SECONDS", 1.0, minimum=0.1)
 HOOKSTREAM_RETRY_AFTER_CAP_SECONDS = env_int("HOOKSTREAM_RETRY_AFTER_CAP_SECONDS", 3600, minimum=0)
 HOOKSTREAM_RESPONSE_BODY_LIMIT = env_int("HOOKSTREAM_RESPONSE_BODY_LIMIT", 4096, minimum=0)
+# A due delivery whose last wake-up (broker message) is older than this gets a new one from
+# beat: the delay a lost broker message (Redis flushed) costs at most.
+HOOKSTREAM_WAKE_GRACE_SECONDS = env_float("HOOKSTREAM_WAKE_GRACE_SECONDS", 30.0, minimum=0.5)
+CELERY_BEAT_SCHEDULE = {
+    "deliveries-beat": {
+        "task": "deliveries.beat_tick",
+        "schedule": HOOKSTREAM_BEAT_INTERVAL_SECONDS,
+        "options": {"expires": max(HOOKSTREAM_BEAT_INTERVAL_SECONDS * 5, 5)},
+    },
+}
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
-# production; the embedded default (DEBUG) and the tests turn it on.
-HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS", DEBUG)
+# production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.
+HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS", DEBUG or TESTING)
 
 # --- Operations -----------------------------------------------------------------------
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")

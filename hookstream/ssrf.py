@@ -54,3 +54,38 @@ def literal_address_error(url: str) -> str | None:
     except ValueError:
         return None  # a name: checked on the resolved address at connect time
     return address_error(host)
+
+
+class SSRFRefused(Exception):
+    """The target of an outbound request is refused by the SSRF guard (a permanent failure)."""
+
+
+def resolve_and_check(host: str, port: int) -> str:
+    """Resolve ``host`` once and return the address to connect to, or raise SSRFRefused.
+
+    The caller connects to exactly this address (see ``deliveries.http_client``), so the
+    answer checked here is the answer used: a name cannot resolve to a public address for
+    the check and to a private one for the connection (DNS rebinding).
+    Every address the name resolves to must pass; a name that mixes public and private
+    answers is refused as a whole.
+    """
+    import socket
+
+    bare = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OSError(f"cannot resolve {host!r}: {exc}") from None
+    addresses: list[str] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        if sockaddr[0] not in addresses:
+            addresses.append(sockaddr[0])
+    if not addresses:
+        raise OSError(f"{host!r} resolved to no address")
+    for address in addresses:
+        error = address_error(address)
+        if error:
+            if address != bare:
+                error = f"{host} resolves to {error}"
+            raise SSRFRefused(error)
+    return addresses[0]

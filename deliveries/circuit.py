@@ -1,0 +1,129 @@
+"""The circuit breaker of a destination (spec §3), driven by the delivery engine and beat.
+
+States live in ``destinations.models.CircuitState``; every transition is one conditional
+UPDATE (``filter(state=<expected>, …).update(…)``) so that many workers racing on the same
+destination agree on one outcome without locks:
+
+* closed → open: when ``failure_count`` reaches ``circuit_breaker_threshold``.
+* open → half_open: once ``circuit_breaker_reset_ms`` have passed since ``opened_at``.
+* half_open: exactly one probe, the oldest held delivery (``probe_delivery_id`` is set with
+  ``probe_delivery_id IS NULL`` in the WHERE clause, so only one writer wins).
+* probe success → closed (held deliveries drain oldest first); probe failure → open again
+  with a fresh ``opened_at`` (the cooldown restarts).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import F
+
+from deliveries.models import Delivery, DeliveryStatus
+from destinations.models import CircuitState, CircuitStateValue, Destination
+
+
+def _circuit(destination_id: str) -> CircuitState:
+    circuit = CircuitState.objects.filter(destination_id=destination_id).first()
+    if circuit is None:
+        circuit, _ = CircuitState.objects.get_or_create(destination_id=destination_id)
+    return circuit
+
+
+def circuit_half_open_if_due(*, destination: Destination, circuit: CircuitState, now: datetime) -> bool:
+    """open → half_open once the cooldown is over. True when the circuit is half_open now."""
+    if circuit.state == CircuitStateValue.HALF_OPEN:
+        return True
+    if circuit.state != CircuitStateValue.OPEN:
+        return False
+    opened_at = circuit.opened_at or now
+    if now < opened_at + timedelta(milliseconds=destination.circuit_breaker_reset_ms):
+        return False
+    CircuitState.objects.filter(
+        destination_id=destination.pk, state=CircuitStateValue.OPEN, opened_at=circuit.opened_at
+    ).update(state=CircuitStateValue.HALF_OPEN, half_opened_at=now, probe_delivery_id=None, updated_at=now)
+    # Whoever won the race, the circuit is half_open (or already moved on): re-read.
+    circuit.refresh_from_db()
+    return circuit.state == CircuitStateValue.HALF_OPEN
+
+
+def circuit_probe_pick(*, destination_id: str, now: datetime, current: Delivery | None = None) -> str | None:
+    """Choose the one probe of a half_open circuit; returns the probe's delivery id.
+
+    The probe is the oldest held delivery, or ``current`` (a delivery a worker has just
+    claimed) when it is older or nothing is held. When a held delivery wins it is made due
+    and woken. A probe already chosen is kept.
+    """
+    from deliveries.services import deliveries_enqueue_on_commit
+
+    oldest = (
+        Delivery.objects.filter(destination_id=destination_id, status=DeliveryStatus.HELD)
+        .order_by("created_at", "id")
+        .values_list("id", "created_at")
+        .first()
+    )
+    candidates = [c for c in (oldest, (current.id, current.created_at) if current else None) if c]
+    if candidates:
+        chosen = min(candidates, key=lambda c: (c[1], c[0]))[0]
+        won = CircuitState.objects.filter(
+            destination_id=destination_id, state=CircuitStateValue.HALF_OPEN, probe_delivery_id__isnull=True
+        ).update(probe_delivery_id=chosen, updated_at=now)
+        if won and (current is None or chosen != current.id):
+            released = Delivery.objects.filter(id=chosen, status=DeliveryStatus.HELD).update(
+                status=DeliveryStatus.PENDING, next_attempt_at=now, woken_at=now
+            )
+            if released:
+                deliveries_enqueue_on_commit([chosen])
+    return (
+        CircuitState.objects.filter(destination_id=destination_id, state=CircuitStateValue.HALF_OPEN)
+        .values_list("probe_delivery_id", flat=True)
+        .first()
+    )
+
+
+def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime) -> bool:
+    """May ``delivery`` (claimed by this worker) be attempted now? False means hold it."""
+    if not destination.circuit_breaker_enabled:
+        return True
+    circuit = _circuit(destination.pk)
+    if circuit.state == CircuitStateValue.CLOSED:
+        return True
+    if not circuit_half_open_if_due(destination=destination, circuit=circuit, now=now):
+        return False
+    if circuit.probe_delivery_id == delivery.id:
+        return True  # the probe itself (e.g. woken again after its worker died)
+    if circuit.probe_delivery_id:
+        return False
+    return circuit_probe_pick(destination_id=destination.pk, now=now, current=delivery) == delivery.id
+
+
+def circuit_record_success(*, destination: Destination, delivery_id: str, now: datetime) -> bool:
+    """Count a success; True when it closed the circuit (the caller releases held deliveries)."""
+    CircuitState.objects.filter(destination_id=destination.pk).update(
+        failure_count=0, last_success_at=now, updated_at=now
+    )
+    if not destination.circuit_breaker_enabled:
+        return False
+    closed = CircuitState.objects.filter(
+        destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id
+    ).update(state=CircuitStateValue.CLOSED, closed_at=now, probe_delivery_id=None, updated_at=now)
+    return bool(closed)
+
+
+def circuit_record_failure(*, destination: Destination, delivery_id: str, now: datetime) -> None:
+    """Count a consecutive failure; open the circuit at the threshold, or re-open it when
+    the half_open probe failed."""
+    CircuitState.objects.filter(destination_id=destination.pk).update(
+        failure_count=F("failure_count") + 1, last_failure_at=now, updated_at=now
+    )
+    if not destination.circuit_breaker_enabled:
+        return
+    reopened = CircuitState.objects.filter(
+        destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id
+    ).update(state=CircuitStateValue.OPEN, opened_at=now, probe_delivery_id=None, updated_at=now)
+    if reopened:
+        return
+    CircuitState.objects.filter(
+        destination_id=destination.pk,
+        state=CircuitStateValue.CLOSED,
+        failure_count__gte=destination.circuit_breaker_threshold,
+    ).update(state=CircuitStateValue.OPEN, opened_at=now, half_opened_at=None, probe_delivery_id=None, updated_at=now)

@@ -1,0 +1,366 @@
+"""The delivery engine: one attempt of one delivery, from claim to its next state.
+
+:func:`process_delivery` is what the Celery task ``deliveries.deliver`` runs (and what tests
+call directly). Steps:
+
+1. **Claim** the row with one conditional UPDATE: due (pending/scheduled with
+   ``next_attempt_at <= now``) or leased by a worker whose lease expired. It becomes
+   ``in_flight`` with a lease; a duplicate or stale task claims nothing and returns.
+2. **Gate**: a deleted destination cancels the delivery; a paused or disabled one holds it;
+   an open circuit holds it (half_open lets exactly one probe through); the destination's
+   ``max_concurrency`` / ``rate_limit_per_second`` put it back for a moment.
+3. **Send** through the destination's provider (secrets decrypted, instance cached per
+   destination version).
+4. **Record** a DeliveryAttempt and move the delivery on, in one transaction and only if
+   this worker still holds the lease: succeeded; scheduled for a retry (the policy read
+   now); or dead (a DeadLetter row, the attempt gets ``is_dlq``/``dlq_at``).
+5. **Wake** the retry after commit: a broker countdown when the wait is short, otherwise
+   the delivery is parked in the database and beat wakes it when due.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import threading
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from deliveries import circuit
+from deliveries.models import (
+    AttemptStatus,
+    DeadLetter,
+    DeadLetterReason,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    TriggerType,
+)
+from deliveries.retry import retry_delay_seconds
+from destinations.models import Destination, DestinationStatus
+from destinations.providers import OutboundMessage, Outcome, Provider, get_provider
+from hookstream import crypto
+
+logger = logging.getLogger(__name__)
+
+SIGNING_SECRET_FIELDS = ("secret",)
+# A claimed delivery that cannot go now because of a concurrency cap waits about this long.
+CONCURRENCY_BACKOFF_SECONDS = (0.05, 0.3)
+RETRY_AFTER_STATUSES = {429, 503}
+
+
+# --- providers, cached per worker ------------------------------------------------------
+
+_provider_cache: dict[str, tuple[datetime, Provider, Destination]] = {}
+_provider_lock = threading.Lock()
+
+
+def provider_for(destination: Destination) -> tuple[Provider, Destination]:
+    """The provider instance and a copy of the destination with decrypted configs.
+
+    Cached per destination id and ``updated_at``: an edit (new secret, new URL) makes a new
+    instance, while an unchanged destination reuses its clients and pooled connections.
+    Providers receive ``provider_config`` and ``signing_config`` in plaintext.
+    """
+    with _provider_lock:
+        cached = _provider_cache.get(destination.pk)
+        if cached and cached[0] == destination.updated_at:
+            return cached[1], cached[2]
+    provider_cls = get_provider(destination.type)
+    plain = copy.copy(destination)
+    plain.provider_config = crypto.decrypt_fields(destination.provider_config or {}, provider_cls.secret_fields())
+    if destination.signing_config:
+        plain.signing_config = crypto.decrypt_fields(destination.signing_config, SIGNING_SECRET_FIELDS)
+    provider = provider_cls()
+    with _provider_lock:
+        _provider_cache[destination.pk] = (destination.updated_at, provider, plain)
+    return provider, plain
+
+
+def outbound_message(delivery: Delivery, attempt_number: int) -> OutboundMessage:
+    """What the attempt sends: the route's transformed payload as JSON, else the event body."""
+    event = delivery.event
+    if delivery.transformed_payload is not None:
+        payload = delivery.transformed_payload
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        content_type = "application/json"
+    else:
+        payload = event.payload
+        body = bytes(event.body or b"")
+        content_type = event.content_type or "application/octet-stream"
+    return OutboundMessage(
+        event_id=event.id,
+        destination_id=delivery.destination_id,
+        attempt_number=attempt_number,
+        body=body,
+        content_type=content_type,
+        payload=payload,
+        source_id=event.source_id,
+        topic=event.topic.slug if event.topic_id else None,
+        method=event.method,
+        headers=dict(event.headers or {}),
+        received_at=event.received_at,
+    )
+
+
+# --- claim and small state moves -------------------------------------------------------
+
+
+def _claim(delivery_id: str, now: datetime) -> datetime | None:
+    """Lease the delivery if it is due; returns the lease (the token of this claim)."""
+    lease = now + timedelta(seconds=settings.HOOKSTREAM_LEASE_SECONDS)
+    claimed = Delivery.objects.filter(
+        Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED], next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.IN_FLIGHT, lease_expires_at__lt=now),
+        pk=delivery_id,
+    ).update(status=DeliveryStatus.IN_FLIGHT, lease_expires_at=lease, updated_at=now)
+    return lease if claimed == 1 else None
+
+
+def _mine(delivery_id: str, lease: datetime):
+    return Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.IN_FLIGHT, lease_expires_at=lease)
+
+
+def _hold(delivery: Delivery, lease: datetime, now: datetime) -> None:
+    _mine(delivery.pk, lease).update(status=DeliveryStatus.HELD, lease_expires_at=None, woken_at=None, updated_at=now)
+
+
+def _cancel(delivery: Delivery, lease: datetime, now: datetime) -> None:
+    _mine(delivery.pk, lease).update(
+        status=DeliveryStatus.CANCELLED, lease_expires_at=None, completed_at=now, updated_at=now
+    )
+
+
+def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -> None:
+    """Not attempted (a cap was reached): due again after ``wait`` seconds, not counted."""
+    from deliveries.tasks import deliver
+
+    due = now + timedelta(seconds=wait)
+    with transaction.atomic():
+        moved = _mine(delivery.pk, lease).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=due, lease_expires_at=None, woken_at=due, updated_at=now
+        )
+        if moved:
+            transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait))
+
+
+def _over_limits(destination: Destination, now: datetime) -> float | None:
+    """Seconds to wait when the destination's concurrency cap or rate limit is reached."""
+    if destination.max_concurrency:
+        in_flight = Delivery.objects.filter(
+            destination_id=destination.pk, status=DeliveryStatus.IN_FLIGHT, lease_expires_at__gt=now
+        ).count()
+        if in_flight > destination.max_concurrency:
+            return random.uniform(*CONCURRENCY_BACKOFF_SECONDS)
+    if destination.rate_limit_per_second:
+        second = int(now.timestamp())
+        key = f"hs:dst-rate:{destination.pk}:{second}"
+        cache.add(key, 0, 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            count = 1
+        if count > destination.rate_limit_per_second:
+            return (second + 1) - now.timestamp() + random.uniform(0, 0.05)
+    return None
+
+
+# --- send and record --------------------------------------------------------------------
+
+
+def _send(provider: Provider, destination: Destination, message: OutboundMessage) -> tuple[Outcome, int]:
+    started = time.monotonic()
+    try:
+        outcome = provider.send(destination, message)
+    except Exception as exc:  # a provider bug must not lose the delivery: retry it
+        logger.exception("provider %s raised while sending %s", destination.type, message.event_id)
+        outcome = Outcome.retry(f"{type(exc).__name__}: {exc}")
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return outcome, duration_ms
+
+
+def _truncate(text: str) -> str:
+    limit = settings.HOOKSTREAM_RESPONSE_BODY_LIMIT
+    text = text or ""
+    return text if len(text) <= limit else text[:limit]
+
+
+def _next_wait(destination: Destination, retry_number: int, outcome: Outcome) -> float:
+    wait = retry_delay_seconds(destination, retry_number)
+    if outcome.retry_after is not None and outcome.response_status in RETRY_AFTER_STATUSES:
+        asked = min(max(float(outcome.retry_after), 0.0), settings.HOOKSTREAM_RETRY_AFTER_CAP_SECONDS)
+        wait = max(wait, asked)
+    return wait
+
+
+def _record(
+    *,
+    delivery: Delivery,
+    destination: Destination,
+    lease: datetime,
+    attempt_number: int,
+    trigger_type: str,
+    outcome: Outcome,
+    duration_ms: int,
+) -> float | None:
+    """Store the attempt and the delivery's next state. Returns the countdown to wake a
+    scheduled retry through the broker, or None."""
+    from deliveries.services import held_deliveries_release
+
+    now = timezone.now()
+    attempt = DeliveryAttempt(
+        organization_id=delivery.organization_id,
+        delivery_id=delivery.pk,
+        event_id=delivery.event_id,
+        destination_id=delivery.destination_id,
+        connection_id=delivery.connection_id,
+        attempt_number=attempt_number,
+        status=AttemptStatus.SUCCESS if outcome.ok else AttemptStatus.FAILED,
+        request_url=(outcome.request_url or "")[:2048],
+        request_method=(outcome.request_method or "")[:10],
+        request_headers=outcome.request_headers or {},
+        request_body_size=outcome.request_body_size or 0,
+        response_status=outcome.response_status,
+        response_headers=outcome.response_headers or {},
+        response_body=_truncate(outcome.response_body),
+        duration_ms=duration_ms,
+        error=outcome.error or "",
+        trigger_type=trigger_type,
+        created_at=now,
+    )
+    countdown = None
+    with transaction.atomic():
+        if outcome.ok:
+            moved = _mine(delivery.pk, lease).update(
+                status=DeliveryStatus.SUCCEEDED,
+                attempt_count=attempt_number,
+                last_error="",
+                lease_expires_at=None,
+                completed_at=now,
+                updated_at=now,
+            )
+            attempt.save(force_insert=True)
+            if circuit.circuit_record_success(destination=destination, delivery_id=delivery.pk, now=now):
+                held_deliveries_release(destination=destination)
+            return None
+
+        # The policy is read at the moment of failure: an edit made since the claim applies.
+        policy = Destination.all_objects.filter(pk=destination.pk).first() or destination
+        retries_used = attempt_number - 1 - delivery.cycle_start_attempt
+        if outcome.retryable and retries_used < policy.retry_max_attempts:
+            wait = _next_wait(policy, retries_used + 1, outcome)
+            due = now + timedelta(seconds=wait)
+            short = wait <= settings.HOOKSTREAM_MAX_BROKER_COUNTDOWN_SECONDS
+            moved = _mine(delivery.pk, lease).update(
+                status=DeliveryStatus.SCHEDULED,
+                attempt_count=attempt_number,
+                next_attempt_at=due,
+                # A short wait is carried by a broker countdown; beat only steps in if that
+                # message is lost. A long one is parked: beat wakes it when due.
+                woken_at=due if short else None,
+                last_error=outcome.error or "",
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            attempt.next_retry_at = due
+            if moved and short:
+                countdown = wait
+        else:
+            reason = DeadLetterReason.RETRIES_EXHAUSTED if outcome.retryable else DeadLetterReason.PERMANENT_FAILURE
+            moved = _mine(delivery.pk, lease).update(
+                status=DeliveryStatus.DEAD,
+                attempt_count=attempt_number,
+                last_error=outcome.error or "",
+                lease_expires_at=None,
+                completed_at=now,
+                updated_at=now,
+            )
+            if moved:
+                attempt.is_dlq = True
+                attempt.dlq_at = now
+                dead_letter_put(delivery=delivery, reason=reason, error=outcome.error or "", now=now)
+        attempt.save(force_insert=True)
+        circuit.circuit_record_failure(destination=destination, delivery_id=delivery.pk, now=now)
+        if not moved:
+            logger.warning("lease of %s was lost during the attempt; attempt recorded only", delivery.pk)
+    return countdown
+
+
+def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
+    """Create (or refresh, for a delivery that died before) the delivery's DeadLetter row."""
+    DeadLetter.objects.update_or_create(
+        delivery_id=delivery.pk,
+        defaults={
+            "organization_id": delivery.organization_id,
+            "destination_id": delivery.destination_id,
+            "event_id": delivery.event_id,
+            "reason": reason,
+            "last_error": error,
+            "created_at": now,
+        },
+    )
+
+
+# --- the entry point ----------------------------------------------------------------------
+
+
+def process_delivery(delivery_id: str) -> None:
+    """Attempt delivery ``delivery_id`` once if it is due (see the module docstring).
+
+    Safe to call any number of times, concurrently: only the caller whose conditional
+    UPDATE claims the row does anything.
+    """
+    from deliveries.tasks import deliver
+
+    now = timezone.now()
+    lease = _claim(delivery_id, now)
+    if lease is None:
+        return
+    delivery = Delivery.objects.select_related("event", "event__topic", "destination").get(pk=delivery_id)
+    destination = delivery.destination
+    if destination.deleted_at is not None:
+        _cancel(delivery, lease, now)
+        return
+    if destination.status != DestinationStatus.ACTIVE:
+        _hold(delivery, lease, now)
+        return
+    if not circuit.circuit_gate(destination=destination, delivery=delivery, now=now):
+        _hold(delivery, lease, now)
+        return
+    wait = _over_limits(destination, now)
+    if wait is not None:
+        _put_back(delivery, lease, now, wait)
+        return
+
+    # A destination whose time-out is longer than the lease keeps its lease for the attempt.
+    needed = timedelta(milliseconds=destination.timeout_ms) + timedelta(seconds=30)
+    if lease - now < needed:
+        longer = now + needed
+        if _mine(delivery_id, lease).update(lease_expires_at=longer):
+            lease = longer
+
+    attempt_number = delivery.attempt_count + 1
+    first_of_cycle = delivery.attempt_count == delivery.cycle_start_attempt
+    trigger_type = delivery.trigger_type if first_of_cycle else TriggerType.RETRY
+    provider, plain_destination = provider_for(destination)
+    message = outbound_message(delivery, attempt_number)
+    outcome, duration_ms = _send(provider, plain_destination, message)
+    countdown = _record(
+        delivery=delivery,
+        destination=destination,
+        lease=lease,
+        attempt_number=attempt_number,
+        trigger_type=trigger_type,
+        outcome=outcome,
+        duration_ms=duration_ms,
+    )
+    if countdown is not None:
+        deliver.apply_async((delivery_id,), countdown=countdown)

@@ -1,0 +1,132 @@
+"""The outbound HTTP client of the workers: one pooled keep-alive ``requests.Session`` per
+worker thread, with every connection pinned to an address the SSRF guard has checked.
+
+Why pin: checking a name and then letting the HTTP library resolve it again leaves a window
+in which a DNS answer can change from a public address to a private one (DNS rebinding).
+:class:`PinnedAdapter` resolves the host once (``hookstream.ssrf.resolve_and_check``), then
+opens the TCP connection to exactly that address while keeping the name for the ``Host``
+header, TLS SNI and certificate verification. Pools are keyed by (scheme, host, port,
+address), so a pooled keep-alive connection is only reused for the address it was opened to.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from hookstream.ssrf import resolve_and_check
+
+MAX_POOLS = 256
+POOL_MAXSIZE = 16
+
+
+class _PinnedMixin:
+    pinned_address: str | None = None
+
+    def _new_conn(self):
+        # urllib3 connects to ``_dns_host``; swap in the checked address only for the connect
+        # call, so ``host`` (Host header, SNI, certificate check) stays the name.
+        if not self.pinned_address:
+            return super()._new_conn()
+        name = self._dns_host
+        self._dns_host = self.pinned_address
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class PinnedHTTPConnection(_PinnedMixin, HTTPConnection):
+    pass
+
+
+class PinnedHTTPSConnection(_PinnedMixin, HTTPSConnection):
+    pass
+
+
+class PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = PinnedHTTPConnection
+
+    def __init__(self, *args, pinned_address: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pinned_address = pinned_address
+
+    def _new_conn(self):
+        conn = super()._new_conn()
+        conn.pinned_address = self.pinned_address
+        return conn
+
+
+class PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = PinnedHTTPSConnection
+
+    def __init__(self, *args, pinned_address: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pinned_address = pinned_address
+
+    def _new_conn(self):
+        conn = super()._new_conn()
+        conn.pinned_address = self.pinned_address
+        return conn
+
+
+class PinnedAdapter(HTTPAdapter):
+    """An adapter that resolves, checks and pins every connection (never through a proxy)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, pool_maxsize=POOL_MAXSIZE, **kwargs)
+        self._pools: OrderedDict[tuple, HTTPConnectionPool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        parts = urlsplit(request.url)
+        scheme = (parts.scheme or "http").lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        host = parts.hostname or ""
+        address = resolve_and_check(host, port)  # raises SSRFRefused / OSError
+        _host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        key = (scheme, host, port, address, tuple(sorted((k, str(v)) for k, v in pool_kwargs.items())))
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is not None:
+                self._pools.move_to_end(key)
+                return pool
+            cls = PinnedHTTPSConnectionPool if scheme == "https" else PinnedHTTPConnectionPool
+            # TLS keywords only mean something to HTTPS pools (urllib3's PoolManager drops them too).
+            kwargs = pool_kwargs if scheme == "https" else {}
+            pool = cls(host, port, maxsize=POOL_MAXSIZE, block=False, pinned_address=address, **kwargs)
+            self._pools[key] = pool
+            while len(self._pools) > MAX_POOLS:
+                _, old = self._pools.popitem(last=False)
+                old.close()
+            return pool
+
+    def close(self):
+        super().close()
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
+
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """This thread's session (created on first use, kept for the life of the thread)."""
+    current = getattr(_local, "session", None)
+    if current is None:
+        current = requests.Session()
+        # Environment proxies would bypass the pinning: never use them.
+        current.trust_env = False
+        adapter = PinnedAdapter()
+        current.mount("http://", adapter)
+        current.mount("https://", adapter)
+        _local.session = current
+    return current

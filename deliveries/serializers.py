@@ -1,0 +1,107 @@
+"""Output (and small input) serializers of the delivery API (spec §6)."""
+
+from rest_framework import serializers
+
+from deliveries.models import DeadLetter, DeliveryAttempt, ReplayJob
+
+
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    """One attempt as every endpoint shows it (the event detail embeds a list of these)."""
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = [
+            "id",
+            "event_id",
+            "destination_id",
+            "connection_id",
+            "delivery_id",
+            "attempt_number",
+            "status",
+            "request_url",
+            "request_method",
+            "request_headers",
+            "request_body_size",
+            "response_status",
+            "response_headers",
+            "response_body",
+            "duration_ms",
+            "error",
+            "next_retry_at",
+            "is_dlq",
+            "dlq_at",
+            "trigger_type",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    delivery_status = serializers.CharField(source="delivery.status", read_only=True)
+    attempt_count = serializers.IntegerField(source="delivery.attempt_count", read_only=True)
+
+    class Meta:
+        model = DeadLetter
+        fields = [
+            "id",
+            "delivery_id",
+            "event_id",
+            "destination_id",
+            "reason",
+            "last_error",
+            "delivery_status",
+            "attempt_count",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ReplayJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReplayJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "destination_id",
+            "source_id",
+            "range_from",
+            "range_to",
+            "rate_limit",
+            "max_events",
+            "total",
+            "processed",
+            "succeeded",
+            "failed",
+            "error",
+            "started_at",
+            "completed_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ReplayCreateSerializer(serializers.Serializer):
+    destination_id = serializers.CharField()
+    source_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    # "from" is a Python keyword: mapped in the view.
+    range_from = serializers.DateTimeField()
+    range_to = serializers.DateTimeField()
+    rate_limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    max_events = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
+
+    def validate(self, attrs):
+        if attrs["range_from"] > attrs["range_to"]:
+            raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
+        return attrs
+
+
+class DeadLetterRetrySerializer(serializers.Serializer):
+    range_from = serializers.DateTimeField(required=False, allow_null=True)
+    range_to = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        start, end = attrs.get("range_from"), attrs.get("range_to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
+        return attrs
