@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
-    path("v1/openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    # JSON, as the name says (the generic view would answer YAML by default).
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
     path("v1/", include("hookstream.api.urls")),
