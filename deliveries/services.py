@@ -317,3 +317,40 @@ def _count(condition: Q):
     from django.db.models import Count
 
     return Count("pk", filter=condition)
+
+
+def destination_test_send(*, destination) -> Delivery:
+    """Send a sample event to ``destination`` through the real pipeline (queue, worker,
+    provider, retries); returns the delivery to follow."""
+    import json as _json
+
+    from intake.models import Event
+
+    now = timezone.now()
+    payload = {
+        "type": "hookstream.test",
+        "message": "A test event sent from hookstream.",
+        "destination_id": destination.pk,
+        "sent_at": now.isoformat().replace("+00:00", "Z"),
+    }
+    body = _json.dumps(payload).encode()
+    with transaction.atomic():
+        event = Event.objects.create(
+            organization_id=destination.organization_id,
+            method="POST",
+            headers={"content-type": "application/json"},
+            content_type="application/json",
+            body=body,
+            payload=payload,
+            body_size=len(body),
+            received_at=now,
+            created_at=now,
+        )
+        delivery = Delivery.objects.create(
+            organization_id=destination.organization_id,
+            event=event,
+            destination=destination,
+            trigger_type=TriggerType.MANUAL,
+        )
+        deliveries_enqueue_on_commit([delivery.pk])
+    return delivery

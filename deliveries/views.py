@@ -1,0 +1,195 @@
+"""The delivery API (spec §6 and §7): attempts, retries, replay jobs, dead letters, test send.
+
+Views parse input, call one service or selector and render; writes live in services.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deliveries import selectors, services
+from deliveries.models import AttemptStatus, DeliveryAttempt
+from deliveries.serializers import (
+    DeadLetterRetrySerializer,
+    DeadLetterSerializer,
+    DeliveryAttemptSerializer,
+    ReplayCreateSerializer,
+    ReplayJobSerializer,
+)
+from hookstream.api.pagination import CreatedCursorPagination
+from hookstream.api.viewsets import OrganizationScopedReadOnlyViewSet
+from intake.models import Event, Source
+
+
+class DeliveryAttemptFilter(django_filters.FilterSet):
+    event_id = django_filters.CharFilter(field_name="event_id")
+    destination_id = django_filters.CharFilter(field_name="destination_id")
+    connection_id = django_filters.CharFilter(field_name="connection_id")
+    status = django_filters.ChoiceFilter(choices=AttemptStatus.choices)
+    is_dlq = django_filters.BooleanFilter()
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["event_id", "destination_id", "connection_id", "status", "is_dlq"]
+
+
+class RetryResultSerializer(serializers.Serializer):
+    retried = serializers.ListField(child=serializers.DictField())
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+class DeliveryAttemptViewSet(OrganizationScopedReadOnlyViewSet):
+    """``GET /v1/delivery-attempts`` (filters), ``GET …/<id>``, ``POST …/<id>/retry``."""
+
+    queryset = DeliveryAttempt.objects.all()
+    serializer_class = DeliveryAttemptSerializer
+    filterset_class = DeliveryAttemptFilter
+    pagination_key = "delivery_attempts"
+
+    @extend_schema(summary="Retry the delivery of this attempt", request=None, responses={202: RetryResultSerializer})
+    def retry(self, request, pk=None):
+        attempt = self.get_object()
+        delivery = selectors.delivery_for_attempt(attempt=attempt)
+        services.delivery_retry_or_409(delivery=delivery)
+        body = {"retried": [{"delivery_id": delivery.pk, "destination_id": delivery.destination_id}], "errors": []}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class EventRetryView(APIView):
+    """``POST /v1/events/<id>/retry``: every failed or dead delivery of the event."""
+
+    @extend_schema(summary="Retry an event's failed deliveries", request=None, responses={202: RetryResultSerializer})
+    def post(self, request, pk):
+        event = Event.objects.filter(organization=request._request.organization, pk=pk).first()
+        if event is None:
+            raise Http404("No such event.")
+        return Response(services.event_retry(event=event), status=status.HTTP_202_ACCEPTED)
+
+
+def _range_input(data) -> dict:
+    """``from``/``to`` on the wire; ``range_from``/``range_to`` in the serializers."""
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    mapped = dict(data)
+    for wire, name in (("from", "range_from"), ("to", "range_to")):
+        if wire in mapped:
+            mapped[name] = mapped.pop(wire)
+    return mapped
+
+
+def _wire_errors(errors: dict) -> dict:
+    names = {"range_from": "from", "range_to": "to"}
+    return {names.get(k, k): v for k, v in errors.items()}
+
+
+def _job_body(job) -> dict:
+    data = ReplayJobSerializer(services.replay_job_progress(job=job)).data
+    data["from"] = data.pop("range_from")
+    data["to"] = data.pop("range_to")
+    return {"job": data}
+
+
+class ReplayCreateView(APIView):
+    """``POST /v1/replay`` ``{destination_id, source_id?, from, to, rate_limit, max_events}``."""
+
+    @extend_schema(summary="Replay a time range of events to a destination", request=ReplayCreateSerializer)
+    def post(self, request):
+        organization = request._request.organization
+        payload = ReplayCreateSerializer(data=_range_input(request.data))
+        if not payload.is_valid():
+            raise ValidationError(_wire_errors(payload.errors))
+        data = payload.validated_data
+        try:
+            destination = selectors.destination_for_organization(
+                organization=organization, destination_id=data["destination_id"]
+            )
+        except Http404:
+            raise ValidationError({"destination_id": ["No such destination."]}) from None
+        source = None
+        if data.get("source_id"):
+            source = Source.objects.filter(organization=organization, pk=data["source_id"]).first()
+            if source is None:
+                raise ValidationError({"source_id": ["No such source."]})
+        job = services.replay_job_create(
+            organization=organization,
+            destination=destination,
+            source=source,
+            range_from=data["range_from"],
+            range_to=data["range_to"],
+            rate_limit=data["rate_limit"],
+            max_events=data["max_events"],
+        )
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+
+
+class ReplayDetailView(APIView):
+    """``GET /v1/replay/<id>``: progress of a replay or dead-letter-retry job."""
+
+    @extend_schema(summary="A replay job's progress")
+    def get(self, request, pk):
+        job = selectors.replay_job_for_organization(organization=request._request.organization, job_id=pk)
+        return Response(_job_body(job))
+
+
+class DeadLetterListView(APIView):
+    """``GET /v1/destinations/<id>/dead-letters``, newest first, cursor pagination."""
+
+    pagination_key = "dead_letters"
+
+    @extend_schema(
+        summary="A destination's dead letters",
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        responses={200: DeadLetterSerializer(many=True)},
+    )
+    def get(self, request, pk):
+        destination = selectors.destination_for_organization(
+            organization=request._request.organization, destination_id=pk
+        )
+        paginator = CreatedCursorPagination()
+        rows = paginator.paginate_queryset(
+            selectors.dead_letters_for_destination(destination=destination), request, view=self
+        )
+        return paginator.get_paginated_response(DeadLetterSerializer(rows, many=True).data)
+
+
+class DeadLetterRetryView(APIView):
+    """``POST /v1/destinations/<id>/dead-letters/retry`` ``{from?, to?}``: a bulk job."""
+
+    @extend_schema(summary="Retry a destination's dead letters (optionally by time range)")
+    def post(self, request, pk):
+        organization = request._request.organization
+        destination = selectors.destination_for_organization(organization=organization, destination_id=pk)
+        payload = DeadLetterRetrySerializer(data=_range_input(request.data or {}))
+        if not payload.is_valid():
+            raise ValidationError(_wire_errors(payload.errors))
+        job = services.dead_letter_retry_job_create(
+            organization=organization,
+            destination=destination,
+            range_from=payload.validated_data.get("range_from"),
+            range_to=payload.validated_data.get("range_to"),
+        )
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+
+
+class DestinationTestView(APIView):
+    """``POST /v1/destinations/<id>/test``: a sample event through the real pipeline."""
+
+    @extend_schema(summary="Send a test event to a destination", request=None)
+    def post(self, request, pk):
+        destination = selectors.destination_for_organization(
+            organization=request._request.organization, destination_id=pk
+        )
+        delivery = services.destination_test_send(destination=destination)
+        body = {
+            "event_id": delivery.event_id,
+            "delivery_id": delivery.pk,
+            "destination_id": destination.pk,
+            "status": delivery.status,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
