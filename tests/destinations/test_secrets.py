@@ -152,3 +152,27 @@ def test_it_validates_and_keeps_a_standard_webhooks_secret(api):
     assert created.json()["signing_config"] == {"mode": "standard_webhooks", "secret": "****LaSw"}
     destination = Destination.objects.get(pk=created.json()["id"])
     assert selectors.destination_signing_config(destination)["secret"] == secret
+
+
+def test_it_merges_a_signing_patch_and_keeps_the_secret(api):
+    created = post_json(api, "/v1/destinations", HTTP_SIGNED).json()
+
+    response = patch_json(api, f"/v1/destinations/{created['id']}", {"signing_config": {"algorithm": "sha1"}})
+
+    assert response.status_code == 200, response.content
+    signing = selectors.destination_signing_config(Destination.objects.get(pk=created["id"]))
+    assert signing["secret"] == SIGNING_SECRET
+    assert signing["algorithm"] == "sha1" and signing["include_timestamp"] is True
+
+
+def test_it_replaces_the_signing_config_when_the_mode_changes(api):
+    created = post_json(api, "/v1/destinations", HTTP_SIGNED).json()
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    response = patch_json(
+        api, f"/v1/destinations/{created['id']}", {"signing_config": {"mode": "standard_webhooks", "secret": secret}}
+    )
+
+    assert response.status_code == 200, response.content
+    signing = selectors.destination_signing_config(Destination.objects.get(pk=created["id"]))
+    assert signing == {"mode": "standard_webhooks", "secret": secret}

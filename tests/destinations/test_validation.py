@@ -303,3 +303,17 @@ def test_it_allows_a_private_address_when_the_setting_allows_it(api):
     response = post_json(api, "/v1/destinations", _with(url="http://127.0.0.1:8080/hook"))
 
     assert response.status_code == 201
+
+
+def test_it_answers_409_when_a_concurrent_request_took_the_slug(api, alice, monkeypatch):
+    from destinations import services
+
+    make_destination(alice.org, slug="raced")
+    # As if the other request inserted between our check and our insert: the unique
+    # constraint answers, and that must be a 409 too, not a 500 or a 503.
+    monkeypatch.setattr(services, "_check_slug", lambda **kwargs: None)
+
+    response = post_json(api, "/v1/destinations", _with(slug="raced"))
+
+    assert_error_body(response, 409)
+    assert Destination.objects.filter(slug="raced").count() == 1
