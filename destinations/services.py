@@ -178,10 +178,10 @@ def _signing_config(type_: str, config: dict | None) -> dict | None:
         raise ValidationError(exc.errors) from None
 
 
-def _check_slug(*, organization: Organization, slug: str, exclude_id: str | None = None) -> None:
+def _check_slug(*, organization_id: str, slug: str, exclude_id: str | None = None) -> None:
     if not SLUG_RE.match(slug):
         raise ValidationError({"slug": ["Must match ^[a-z0-9-]+$ (lowercase letters, digits and hyphens)."]})
-    taken = Destination.objects.filter(organization=organization, slug=slug)
+    taken = Destination.objects.filter(organization_id=organization_id, slug=slug)
     if exclude_id:
         taken = taken.exclude(pk=exclude_id)
     if taken.exists():
@@ -253,7 +253,7 @@ def destination_create(*, organization: Organization, data: dict) -> Destination
     for field in _PLAIN_FIELDS:
         if field in data:
             setattr(destination, field, data[field])
-    _check_slug(organization=organization, slug=slug)
+    _check_slug(organization_id=organization.pk, slug=slug)
     _save(destination, slug=slug, create=True)
     return destination
 
@@ -289,19 +289,26 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
                     {"template": [f"The {template.id} template is for {template.type} destinations."]}
                 )
 
-        previous_plain = crypto.decrypt_fields(row.provider_config or {}, old_provider.secret_fields())
-        if type_changed:
-            config_in = dict(data.get("provider_config") or {})
-            previous_plain = {}
-        else:
-            config_in = {**previous_plain, **(data.get("provider_config") or {})}
-        config_in = {k: v for k, v in config_in.items() if v is not None}
-        config_in = _resolve_masks(config_in, provider.secret_fields(), previous_plain, "provider_config")
-
-        url = data["url"] if "url" in data else ("" if type_changed and type_ != DestinationType.HTTP else row.url)
-        target_changed = type_changed or "url" in data or "url" in (data.get("provider_config") or {})
-        url = _check_url(type_, url or "", config_in, check_address=target_changed)
-        config = _provider_config(type_, config_in, url)
+        # The target and its config are checked again only when the PATCH touches them, so
+        # renaming a destination never trips over a rule that changed since it was saved.
+        if type_changed or "provider_config" in data or "url" in data:
+            previous_plain = crypto.decrypt_fields(row.provider_config or {}, old_provider.secret_fields())
+            if type_changed:
+                config_in = dict(data.get("provider_config") or {})
+                previous_plain = {}
+            else:
+                config_in = {**previous_plain, **(data.get("provider_config") or {})}
+            config_in = {k: v for k, v in config_in.items() if v is not None}
+            config_in = _resolve_masks(config_in, provider.secret_fields(), previous_plain, "provider_config")
+            if "url" in data:
+                url = data["url"]
+            else:
+                url = "" if type_changed and type_ != DestinationType.HTTP else row.url
+            target_changed = type_changed or "url" in data or "url" in (data.get("provider_config") or {})
+            row.url = _check_url(type_, url or "", config_in, check_address=target_changed)
+            row.provider_config = _encrypt_secrets(
+                _provider_config(type_, config_in, row.url), provider.secret_fields()
+            )
 
         if "signing_config" in data or type_changed:
             signing_in = data.get("signing_config")
@@ -320,13 +327,11 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
 
         slug = data.get("slug", row.slug)
         if "slug" in data:
-            _check_slug(organization=row.organization, slug=slug, exclude_id=row.pk)
+            _check_slug(organization_id=row.organization_id, slug=slug, exclude_id=row.pk)
 
         row.type = type_
-        row.url = url
         row.slug = slug
         row.template = template_id
-        row.provider_config = _encrypt_secrets(config, provider.secret_fields())
         for field in _PLAIN_FIELDS:
             if field in data:
                 setattr(row, field, data[field])
