@@ -163,3 +163,29 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class DedupKey(models.Model):
+    """The dedup key of a source's event, held for the source's dedup window.
+
+    The unique constraint on (source, key) is what makes dedup race-safe: of several
+    concurrent identical requests exactly one inserts the key; the others wait for it to
+    commit and then find the original event. An expired key is taken over with a
+    conditional UPDATE rather than deleted, so the takeover is race-safe too.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="dedup_keys")
+    # sha256 hex of the strategy and the value it picked (header, body field or whole body).
+    key = models.CharField(max_length=64)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "key"], name="uniq_dedup_key")]
+        indexes = [
+            # Purging expired keys.
+            models.Index(fields=["expires_at"], name="dedup_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.key}"

@@ -1,3 +1,20 @@
-from django.urls import path  # noqa: F401
+"""``/v1/sources…``, ``/v1/ingest/<id>``, ``/v1/connections…``, ``/v1/topics…`` and
+``/v1/events…``. Every route is anchored at both ends, so ``events/<id>/retry`` of the
+deliveries app (included after these) is not swallowed by the event detail route."""
 
-urlpatterns: list = []
+from django.urls import re_path
+
+from hookstream.api.viewsets import OptionalSlashRouter
+from intake.ingest import ingest
+from intake.views import ConnectionViewSet, EventViewSet, SourceViewSet, TopicViewSet
+
+router = OptionalSlashRouter()
+router.register("sources", SourceViewSet, basename="source")
+router.register("connections", ConnectionViewSet, basename="connection")
+router.register("topics", TopicViewSet, basename="topic")
+router.register("events", EventViewSet, basename="event")
+
+urlpatterns = [
+    re_path(r"^ingest/(?P<source_id>[^/]+)/?$", ingest, name="ingest"),
+    *router.urls,
+]

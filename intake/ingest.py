@@ -1,0 +1,120 @@
+"""``/v1/ingest/<source id>``: where third-party webhooks arrive (no API key).
+
+A plain Django view rather than a DRF one: there is no authentication, no content
+negotiation and no parsing to do (the body is stored as received), and it is the hottest
+path of the service.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.db.models import F
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from hookstream import crypto
+from hookstream.api import ratelimit
+from hookstream.api.exceptions import error_body
+from intake import selectors, services
+from intake.models import Source, SourceStatus
+from intake.verification import VerificationFailed, client_ip, ip_allowed, signature_verify
+
+logger = logging.getLogger(__name__)
+
+INGEST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _error(request, status: int, message: str, **headers) -> JsonResponse:
+    response = JsonResponse(error_body(request, status, message), status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _clean(text: str) -> str:
+    # jsonb cannot hold U+0000; a NUL in a header or query value must not turn into a 503.
+    return text.replace("\x00", "\ufffd")
+
+
+def _rate_limited(request, ip: str | None) -> bool:
+    limit = settings.HOOKSTREAM_INGEST_RATE_LIMIT_PER_MINUTE
+    if not limit:
+        return False
+    try:
+        return not ratelimit.check(request, f"ip:{ip or 'unknown'}", limit)
+    except Exception:
+        # The limiter's cache is down: accepting the webhook beats refusing every sender.
+        logger.warning("ingest rate limit unavailable; request let through", exc_info=True)
+        return False
+
+
+def _read_body(request) -> bytes | None:
+    """The body, or None when it is larger than HOOKSTREAM_MAX_BODY_BYTES."""
+    limit = settings.HOOKSTREAM_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return body if len(body) <= limit else None
+
+
+@csrf_exempt
+def ingest(request, source_id: str):
+    """Receive one webhook for a source.
+
+    1. Per-IP rate limit (429), body size (413).
+    2. Find the source (404; a paused source answers 503 so that senders retry later).
+    3. Verify the signature (401, counted on the source), then the IP lists (403).
+    4. Store the event and its deliveries in one transaction (``services.event_ingest``).
+    5. Answer 200 ``{"event_id", "source_id"}`` only once that transaction has committed;
+       any database failure answers 503, never a 2xx.
+    """
+    if request.method not in INGEST_METHODS:
+        return _error(request, 405, f"Method {request.method} is not accepted here.", Allow=", ".join(INGEST_METHODS))
+    ip = client_ip(request.META, settings.HOOKSTREAM_TRUSTED_PROXY_HEADERS)
+    if _rate_limited(request, ip):
+        return _error(request, 429, "Too many requests from this address.", Retry_After=str(request.ratelimit[2]))
+    body = _read_body(request)
+    if body is None:
+        return _error(request, 413, f"The body is larger than {settings.HOOKSTREAM_MAX_BODY_BYTES} bytes.")
+    try:
+        source = selectors.source_for_ingest(source_id=source_id)
+        if source is None:
+            return _error(request, 404, "No such source.")
+        if source.status == SourceStatus.PAUSED:
+            return _error(request, 503, "This source is paused; try again later.", Retry_After="60")
+        try:
+            secret = crypto.decrypt(source.verification_secret) if source.verification_secret else ""
+            signature_verify(source=source, secret=secret, body=body, headers=request.headers)
+        except VerificationFailed as exc:
+            logger.info("ingest %s: signature rejected: %s", source.pk, exc)
+            Source.objects.filter(pk=source.pk).update(verification_failure_count=F("verification_failure_count") + 1)
+            return _error(request, 401, "Signature verification failed.")
+        if not ip_allowed(ip, source.ip_allowlist, source.ip_denylist):
+            return _error(request, 403, "This address may not send to this source.")
+        incoming = services.Incoming(
+            method=request.method,
+            body=body,
+            headers={name: _clean(value) for name, value in request.headers.items()},
+            query={_clean(k): _clean(v[0]) if len(v) == 1 else [_clean(x) for x in v] for k, v in request.GET.lists()},
+            content_type=_clean(request.META.get("CONTENT_TYPE", ""))[:200],
+            source_ip=ip,
+        )
+        stored = services.event_ingest(source=source, routes=selectors.source_routes(source=source), incoming=incoming)
+    except DatabaseError:
+        logger.exception("ingest %s: database unavailable", source_id)
+        return _error(request, 503, "The database is unavailable; nothing was stored. Try again.", Retry_After="5")
+    answer = {"event_id": stored.event.pk, "source_id": source.pk}
+    if stored.deduplicated:
+        answer["deduplicated"] = True
+    return JsonResponse(answer, status=200)

@@ -1,0 +1,157 @@
+"""Checks on an ingest request before anything is stored: signature, client address, IP lists.
+
+Pure functions of the request's parts and the source's settings, so the ingest view stays
+a short list of steps and each check is tested on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from standardwebhooks import Webhook
+
+from intake.models import VerificationType
+
+DEFAULT_SIGNATURE_HEADERS = {
+    VerificationType.HMAC_SHA256: "X-Hub-Signature-256",
+    VerificationType.HMAC_SHA1: "X-Hub-Signature",
+}
+_DIGESTS = {VerificationType.HMAC_SHA256: hashlib.sha256, VerificationType.HMAC_SHA1: hashlib.sha1}
+
+
+class VerificationFailed(Exception):
+    """The request's signature is missing or wrong (the message says which, for logs)."""
+
+
+def signature_header_for(source) -> str:
+    return source.verification_header or DEFAULT_SIGNATURE_HEADERS.get(source.verification_type, "")
+
+
+def signature_verify(*, source, secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """Raise ``VerificationFailed`` unless ``body`` carries a valid signature for ``source``.
+
+    ``headers`` must be case-insensitive (Django's ``request.headers``).
+    """
+    kind = source.verification_type
+    if not kind:
+        return
+    if kind == VerificationType.STANDARD_WEBHOOKS:
+        _standard_webhooks_verify(secret, body, headers)
+        return
+    header = signature_header_for(source)
+    given = (headers.get(header) or "").strip()
+    if not given:
+        raise VerificationFailed(f"missing {header} header")
+    prefix = source.verification_prefix
+    if prefix:
+        if not given.startswith(prefix):
+            raise VerificationFailed(f"signature does not start with {prefix!r}")
+        given = given[len(prefix) :]
+    expected = hmac.new(secret.encode(), body, _DIGESTS[kind]).digest()
+    if not _digest_matches(expected, given.strip()):
+        raise VerificationFailed("signature does not match")
+
+
+def _digest_matches(expected: bytes, given: str) -> bool:
+    """Senders encode the digest in hex (GitHub, most) or base64 (Shopify); accept both."""
+    if hmac.compare_digest(expected.hex(), given.lower()):
+        return True
+    try:
+        decoded = base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(expected, decoded)
+
+
+def _standard_webhooks_verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    wanted = {name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    try:
+        # The library checks the ±5 minute timestamp tolerance and every listed v1 signature.
+        Webhook(secret).verify(body, wanted, json_parse=False)
+    except Exception as exc:  # WebhookVerificationError, and ValueError/binascii.Error on garbled headers
+        raise VerificationFailed(f"standard webhooks: {exc}") from None
+
+
+def standard_webhooks_secret_error(secret: str) -> str | None:
+    """Why ``secret`` is not a Standard Webhooks secret (``whsec_`` + base64), or None."""
+    raw = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
+    try:
+        if not base64.b64decode(raw + "==", validate=False):
+            return "the secret is empty"
+        base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return "a standard_webhooks secret is whsec_ followed by base64"
+    return None
+
+
+# --- client address and IP lists ---------------------------------------------------------
+
+
+def client_ip(meta: Mapping[str, str], trusted_headers: Iterable[str]) -> str | None:
+    """The client's address: the first trusted proxy header present, else REMOTE_ADDR.
+
+    For a list-valued header (``X-Forwarded-For: client, proxy1, proxy2``) the right-most
+    valid address is taken: it is the one the trusted proxy itself appended, whereas the
+    left-most entries are whatever the client chose to send.
+    """
+    for header in trusted_headers:
+        raw = meta.get("HTTP_" + header.upper().replace("-", "_"))
+        if not raw:
+            continue
+        for candidate in reversed(raw.split(",")):
+            address = _parse_ip(candidate)
+            if address:
+                return address
+    return _parse_ip(meta.get("REMOTE_ADDR", ""))
+
+
+def _parse_ip(text: str) -> str | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    # An IPv4-mapped IPv6 address (::ffff:1.2.3.4, from a dual-stack socket) is that IPv4 address.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def parse_networks(entries: Iterable[str]) -> list:
+    """IPs and CIDRs as networks; raises ValueError naming the first bad entry."""
+    networks = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ValueError(f"{entry!r} is not a string")
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+    return networks
+
+
+def ip_allowed(ip: str | None, allowlist: list[str], denylist: list[str]) -> bool:
+    """False when ``ip`` is on the deny list, or an allow list exists and ``ip`` is not on it."""
+    if not allowlist and not denylist:
+        return True
+    if ip is None:
+        return False
+    address = ipaddress.ip_address(ip)
+
+    def _on(entries):
+        return any(address in network for network in parse_networks(entries) if network.version == address.version)
+
+    if denylist and _on(denylist):
+        return False
+    if allowlist and not _on(allowlist):
+        return False
+    return True
