@@ -40,11 +40,20 @@ def worker_factory(transactional_db):
         _broker_is_redis() and port_open("127.0.0.1", 6379),
         "set CELERY_BROKER_URL=redis://127.0.0.1:6379/<db>",
     )
+    from celery.signals import task_postrun
+    from django.db import connections
+
     import deliveries.tasks  # noqa: F401  (registers the tasks)
 
     # Leftover messages of an earlier run would only be duplicate wake-ups, but start clean.
     broker_redis().flushdb()
     started = []
+
+    def close_thread_connections(**_kwargs):
+        # Worker threads outlive the test: leave no connection open on the test database.
+        connections.close_all()
+
+    task_postrun.connect(close_thread_connections, weak=False)
 
     def start(concurrency: int = 4):
         context = start_worker(
@@ -62,8 +71,45 @@ def worker_factory(transactional_db):
     yield start
     for context in reversed(started):
         context.__exit__(None, None, None)
+    task_postrun.disconnect(close_thread_connections)
 
 
 @pytest.fixture
 def worker(worker_factory):
     return worker_factory(4)
+
+
+@pytest.fixture
+def beat_loop(transactional_db):
+    """Run beat ticks in a background thread (as ``celery beat`` would), every 0.2 s."""
+    import threading
+
+    from django.db import connections
+
+    from deliveries.beat import beat_run
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def loop():
+        try:
+            while not stop.is_set():
+                try:
+                    beat_run()
+                except Exception as exc:  # surfaced at teardown
+                    errors.append(exc)
+                stop.wait(0.2)
+        finally:
+            connections.close_all()
+
+    def start():
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    threads: list = []
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors

@@ -1,0 +1,140 @@
+"""The circuit breaker (spec §3) with a real worker of 4 threads racing on one destination."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.db import connections
+
+from deliveries.beat import beat_run
+from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.services import deliveries_enqueue_on_commit
+from destinations.models import CircuitState
+from tests.deliveries.receiver import wait_until
+from tests.factories import make_delivery, make_destination, make_event
+
+
+def _circuit(destination) -> CircuitState:
+    return CircuitState.objects.get(destination=destination)
+
+
+def _statuses(deliveries) -> list[str]:
+    by_id = dict(Delivery.objects.filter(pk__in=[d.id for d in deliveries]).values_list("id", "status"))
+    return [by_id[d.id] for d in deliveries]
+
+
+def _send(org, destination, count):
+    deliveries = [make_delivery(make_event(org), destination) for _ in range(count)]
+    deliveries_enqueue_on_commit([d.id for d in deliveries])
+    return deliveries
+
+
+def _race(functions):
+    """Run callables at the same moment from separate threads."""
+    barrier = threading.Barrier(len(functions))
+
+    def run(fn):
+        try:
+            barrier.wait()
+            fn()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in functions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_it_opens_at_the_threshold_holds_probes_once_and_recovers(alice, receiver, worker):
+    receiver.default = (500, {}, b"down")
+    destination = make_destination(
+        alice.org,
+        url=receiver.url,
+        circuit_breaker_threshold=3,
+        circuit_breaker_reset_ms=800,
+        retry_intervals=[3600],
+    )
+
+    # Two failures: still closed, counting.
+    first = _send(alice.org, destination, 2)
+    wait_until(lambda: _statuses(first) == ["scheduled"] * 2, message="two failures")
+    circuit = _circuit(destination)
+    assert (circuit.state, circuit.failure_count) == ("closed", 2)
+    assert circuit.last_failure_at is not None
+
+    # The third consecutive failure opens the circuit (at == threshold).
+    _send(alice.org, destination, 1)
+    wait_until(lambda: _circuit(destination).state == "open", message="open")
+    circuit = _circuit(destination)
+    assert circuit.failure_count == 3 and circuit.opened_at is not None
+    first_opened_at = circuit.opened_at
+
+    # While open: new deliveries are held, not attempted and not counted.
+    held = _send(alice.org, destination, 6)
+    wait_until(lambda: _statuses(held) == ["held"] * 6, message="held")
+    assert len(receiver.requests) == 3
+    assert not DeliveryAttempt.objects.filter(delivery__in=[d.id for d in held]).exists()
+    assert all(d.attempt_count == 0 for d in Delivery.objects.filter(pk__in=[d.id for d in held]))
+
+    # After the cooldown: 4 worker threads and 4 beat ticks race; exactly one probe — the
+    # oldest held delivery — reaches the receiver. It fails (slowly, so the race is real).
+    receiver.default = (500, {"__delay__": 0.5}, b"still down")
+    time.sleep(0.9)
+    racing = [make_delivery(make_event(alice.org), destination) for _ in range(8)]
+    _race([lambda: deliveries_enqueue_on_commit([d.id for d in racing])] + [beat_run] * 4)
+    receiver.wait_for(4)
+    wait_until(lambda: _circuit(destination).state == "open", message="re-opened")
+    time.sleep(0.3)
+    assert len(receiver.requests) == 4
+    assert receiver.requests[3].headers["X-hookstream-Event-Id"] == held[0].event_id
+    circuit = _circuit(destination)
+    assert circuit.half_opened_at is not None and circuit.opened_at > first_opened_at
+    assert circuit.probe_delivery_id is None
+    wait_until(lambda: set(_statuses(racing)) == {"held"}, message="racers held")
+
+    # Next cooldown: the next oldest held delivery probes, succeeds, the circuit closes and
+    # everything held drains.
+    receiver.default = (200, {}, b"ok")
+    time.sleep(0.9)
+    _race([beat_run] * 4)
+    wait_until(lambda: _circuit(destination).state == "closed", message="closed")
+    circuit = _circuit(destination)
+    assert circuit.failure_count == 0 and circuit.closed_at is not None
+    assert receiver.requests[4].headers["X-hookstream-Event-Id"] == held[1].event_id
+    wait_until(lambda: set(_statuses(held[1:] + racing)) == {"succeeded"}, message="drained")
+    # The failed probe keeps its own retry schedule.
+    assert _statuses([held[0]]) == ["scheduled"]
+    assert len(receiver.requests) == 4 + 5 + 8
+
+
+def test_it_drains_held_deliveries_oldest_first(alice, receiver, worker_factory, beat_loop):
+    worker_factory(1)
+    beat_loop()
+    receiver.script.append((500, {}, b"down"))
+    destination = make_destination(
+        alice.org, url=receiver.url, circuit_breaker_threshold=1, circuit_breaker_reset_ms=500, retry_intervals=[3600]
+    )
+    _send(alice.org, destination, 1)
+    wait_until(lambda: _circuit(destination).state == "open", message="open")
+    held = []
+    for _ in range(6):
+        held += _send(alice.org, destination, 1)
+    wait_until(lambda: _statuses(held) == ["held"] * 6, message="held")
+
+    wait_until(lambda: set(_statuses(held)) == {"succeeded"}, timeout=10, message="drained")
+    sent = [r.headers["X-hookstream-Event-Id"] for r in receiver.requests[1:]]
+    assert sent == [d.event_id for d in held]
+    assert _circuit(destination).state == "closed"
+
+
+def test_it_does_not_hold_when_the_breaker_is_disabled(alice, receiver, worker):
+    receiver.default = (500, {}, b"down")
+    destination = make_destination(
+        alice.org, url=receiver.url, circuit_breaker_enabled=False, circuit_breaker_threshold=1, retry_intervals=[3600]
+    )
+    deliveries = _send(alice.org, destination, 3)
+    wait_until(lambda: _statuses(deliveries) == ["scheduled"] * 3, message="all attempted")
+    assert len(receiver.requests) == 3 and _circuit(destination).state == "closed"
