@@ -32,7 +32,10 @@ class DeliveryAttemptFilter(django_filters.FilterSet):
     destination_id = django_filters.CharFilter(field_name="destination_id")
     connection_id = django_filters.CharFilter(field_name="connection_id")
     status = django_filters.ChoiceFilter(choices=AttemptStatus.choices)
-    is_dlq = django_filters.BooleanFilter()
+    # Strict: "maybe" is a 400, not a silently ignored filter.
+    is_dlq = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
 
     class Meta:
         model = DeliveryAttempt
