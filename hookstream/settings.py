@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "RetryBackoffTypeEnum": "destinations.models.BackoffType",
         "CircuitStateEnum": "destinations.models.CircuitStateValue",
         "HttpMethodEnum": "destinations.models.HttpMethod",
+        "SourceStatusEnum": "intake.models.SourceStatus",
     },
 }
 

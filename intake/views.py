@@ -185,6 +185,7 @@ class TopicViewSet(OrganizationScopedViewSet):
         subscription = services.subscription_create(topic=topic, data=_validated(SubscriptionWriteSerializer, request))
         return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(parameters=[OpenApiParameter("subscription_id", str, OpenApiParameter.PATH)])
     @extend_schema(methods=["GET"], summary="Retrieve a subscription", responses={200: SubscriptionSerializer})
     @extend_schema(
         methods=["PATCH"],
