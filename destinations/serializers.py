@@ -21,6 +21,7 @@ from destinations.models import (
     DestinationType,
     HttpMethod,
 )
+from hookstream.api.serializers import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -32,46 +33,6 @@ MIN_TIMEOUT_MS = 100
 
 # Fields of a response a client may send back unchanged (e.g. PATCH with a fetched object).
 READ_ONLY_ECHO = {"id", "delivery_count", "created_at", "updated_at"}
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """An integer given as a JSON number: no strings, no booleans, no fractions."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
-            self.fail("invalid")
-        if isinstance(data, float):
-            if not data.is_integer():
-                self.fail("invalid")
-            data = int(data)
-        return super().to_internal_value(data)
-
-
-class StrictFloatField(serializers.FloatField):
-    """A JSON number: no strings, no booleans."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """``true`` or ``false``; not ``"yes"``, ``1`` or ``"on"``."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string: DRF's CharField would turn ``12`` or ``true`` into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class JSONObjectField(serializers.DictField):

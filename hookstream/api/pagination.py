@@ -34,7 +34,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def parse_limit(request) -> int:
     raw = request.query_params.get("limit")
-    if raw is None or raw == "":
+    if raw is None:
         return DEFAULT_LIMIT
     try:
         limit = int(raw)

@@ -1,8 +1,49 @@
-"""Serializers shared by the API (the error body, ``{"success": true}``) and those of API keys."""
+"""Serializers shared by the API (strict JSON fields, the error body, ``{"success": true}``)
+and those of API keys."""
 
 from rest_framework import serializers
 
 from hookstream.models import APIKey
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer given as a JSON number: no strings, no booleans, no fractions."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        if isinstance(data, float):
+            if not data.is_integer():
+                self.fail("invalid")
+            data = int(data)
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number: no strings, no booleans."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false``; not ``"yes"``, ``1`` or ``"on"``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string: DRF's CharField would turn ``12`` or ``true`` into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -44,4 +85,4 @@ class APIKeyCreatedSerializer(APIKeySerializer):
 
 
 class APIKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, trim_whitespace=True)
+    name = StrictCharField(max_length=200, trim_whitespace=True)

@@ -201,7 +201,7 @@ def test_it_derives_a_free_slug_from_the_name(api, alice):
     assert response.json()["slug"] == "backend-api-2"
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten"])
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "", "1.5"])
 def test_it_refuses_a_limit_outside_1_to_100(api, limit):
     response = api.get(f"/v1/destinations?limit={limit}")
 
