@@ -80,20 +80,23 @@ def circuit_probe_pick(*, destination_id: str, now: datetime, current: Delivery 
     )
 
 
-def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime) -> bool:
-    """May ``delivery`` (claimed by this worker) be attempted now? False means hold it."""
-    if not destination.circuit_breaker_enabled:
-        return True
+def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime) -> tuple[bool, int]:
+    """May ``delivery`` (claimed by this worker) be attempted now? (False means hold it.)
+
+    Also returns the circuit's consecutive failure count, which the engine uses to cap the
+    concurrency of a destination that is failing (see ``engine._over_limits``).
+    """
     circuit = _circuit(destination.pk)
-    if circuit.state == CircuitStateValue.CLOSED:
-        return True
+    if not destination.circuit_breaker_enabled or circuit.state == CircuitStateValue.CLOSED:
+        return True, circuit.failure_count
     if not circuit_half_open_if_due(destination=destination, circuit=circuit, now=now):
-        return False
+        return False, circuit.failure_count
     if circuit.probe_delivery_id == delivery.id:
-        return True  # the probe itself (e.g. woken again after its worker died)
+        return True, circuit.failure_count  # the probe itself (e.g. woken again after its worker died)
     if circuit.probe_delivery_id:
-        return False
-    return circuit_probe_pick(destination_id=destination.pk, now=now, current=delivery) == delivery.id
+        return False, circuit.failure_count
+    probe = circuit_probe_pick(destination_id=destination.pk, now=now, current=delivery)
+    return probe == delivery.id, circuit.failure_count
 
 
 def circuit_record_success(*, destination: Destination, delivery_id: str, now: datetime) -> bool:

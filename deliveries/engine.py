@@ -152,14 +152,27 @@ def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -
             transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait))
 
 
-def _over_limits(destination: Destination, now: datetime) -> float | None:
-    """Seconds to wait when the destination's concurrency cap or rate limit is reached."""
-    if destination.max_concurrency:
+def _over_limits(destination: Destination, now: datetime, *, failing: bool = False) -> float | None:
+    """Seconds to wait when the destination's concurrency cap or rate limit is reached.
+
+    A destination whose last attempt failed (time-outs, errors) is capped at
+    ``HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT`` attempts in flight even without its own
+    ``max_concurrency``: a target that hangs for ``timeout_ms`` on every request must not
+    occupy every worker thread and starve the healthy destinations while its circuit
+    breaker counts up to the threshold. Deliveries over the cap wait about one time-out.
+    """
+    cap = destination.max_concurrency
+    backoff = random.uniform(*CONCURRENCY_BACKOFF_SECONDS)
+    failing_cap = settings.HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT
+    if failing and failing_cap and (cap is None or failing_cap < cap):
+        cap = failing_cap
+        backoff = min(destination.timeout_ms / 1000.0, 5.0) * random.uniform(0.5, 1.0)
+    if cap:
         in_flight = Delivery.objects.filter(
             destination_id=destination.pk, status=DeliveryStatus.IN_FLIGHT, lease_expires_at__gt=now
         ).count()
-        if in_flight > destination.max_concurrency:
-            return random.uniform(*CONCURRENCY_BACKOFF_SECONDS)
+        if in_flight > cap:
+            return backoff
     if destination.rate_limit_per_second:
         second = int(now.timestamp())
         key = f"hs:dst-rate:{destination.pk}:{second}"
@@ -332,10 +345,11 @@ def process_delivery(delivery_id: str) -> None:
     if destination.status != DestinationStatus.ACTIVE:
         _hold(delivery, lease, now)
         return
-    if not circuit.circuit_gate(destination=destination, delivery=delivery, now=now):
+    allowed, failures = circuit.circuit_gate(destination=destination, delivery=delivery, now=now)
+    if not allowed:
         _hold(delivery, lease, now)
         return
-    wait = _over_limits(destination, now)
+    wait = _over_limits(destination, now, failing=failures > 0)
     if wait is not None:
         _put_back(delivery, lease, now, wait)
         return

@@ -244,6 +244,9 @@ HOOKSTREAM_RESPONSE_BODY_LIMIT = env_int("HOOKSTREAM_RESPONSE_BODY_LIMIT", 4096,
 # A due delivery whose last wake-up (broker message) is older than this gets a new one from
 # beat: the delay a lost broker message (Redis flushed) costs at most.
 HOOKSTREAM_WAKE_GRACE_SECONDS = env_float("HOOKSTREAM_WAKE_GRACE_SECONDS", 30.0, minimum=0.5)
+# A destination whose last attempt failed may have at most this many attempts in flight
+# (0 = no cap), so one that times out on every request cannot take every worker thread.
+HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT = env_int("HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT", 2, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "deliveries-beat": {
         "task": "deliveries.beat_tick",

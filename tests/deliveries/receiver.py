@@ -28,6 +28,8 @@ class Receiver:
         self.script: deque = deque()
         self.default = (200, {}, b'{"ok":true}')
         self.delay = 0.0
+        self.active = 0
+        self.max_active = 0
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         receiver = self
@@ -43,6 +45,8 @@ class Receiver:
                 request = Received(self.command, self.path, {k: v for k, v in self.headers.items()}, body)
                 with receiver.cond:
                     receiver.requests.append(request)
+                    receiver.active += 1
+                    receiver.max_active = max(receiver.max_active, receiver.active)
                     answer = receiver.script.popleft() if receiver.script else receiver.default
                     receiver.cond.notify_all()
                 if callable(answer):
@@ -60,6 +64,9 @@ class Receiver:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                finally:
+                    with receiver.cond:
+                        receiver.active -= 1
 
             do_POST = do_PUT = do_PATCH = do_GET = do_DELETE = _handle
 
