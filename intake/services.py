@@ -158,6 +158,8 @@ def source_delete(*, source: Source) -> None:
 def _route_check(data: dict) -> None:
     errors = {}
     rule_errors = filters.rules_errors(data.get("filter_rules"))
+    if not rule_errors and "\\u0000" in json.dumps(data.get("filter_rules")):
+        rule_errors = ["a rule may not contain the NUL character (\\u0000)"]
     if rule_errors:
         errors["filter_rules"] = rule_errors
     expression_errors = transforms.expression_errors(data.get("transform_expression"))
@@ -492,7 +494,7 @@ def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | No
         idempotency_key=idempotency_key or None,
     )
     if event.payload is None:
-        raise ValidationError({"body": ["The body must be JSON."]})
+        raise ValidationError({"body": ["The body must be JSON (without \\u0000, which cannot be stored)."]})
     routes = topic_routes(topic)
     with transaction.atomic():
         if idempotency_key:

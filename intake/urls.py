@@ -15,6 +15,6 @@ router.register("topics", TopicViewSet, basename="topic")
 router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
-    re_path(r"^ingest/(?P<source_id>[^/]+)/?$", ingest, name="ingest"),
+    re_path(r"^ingest/(?P<source_id>[A-Za-z0-9_-]+)/?$", ingest, name="ingest"),
     *router.urls,
 ]

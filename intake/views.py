@@ -3,6 +3,8 @@ and events. Ingest itself is ``intake.ingest`` (no API key)."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -34,6 +36,19 @@ from intake.serializers import (
 from intake.verification import client_ip
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# Ids and slugs: anything else in a path or an id filter cannot name a row (and a NUL byte
+# would reach the database as an error, not a 404).
+LOOKUP_REGEX = r"[A-Za-z0-9_-]+"
+ID_PARAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _id_param(params, name: str) -> str | None:
+    value = params.get(name)
+    if not value:
+        return None
+    if not ID_PARAM_RE.match(value):
+        raise exceptions.ValidationError({name: ["Not a valid id."]})
+    return value
 
 
 def _validated(serializer_class, request):
@@ -59,6 +74,7 @@ def _validated(serializer_class, request):
     destroy=extend_schema(summary="Delete a source", responses={200: SuccessSerializer}),
 )
 class SourceViewSet(OrganizationScopedViewSet):
+    lookup_value_regex = LOOKUP_REGEX
     queryset = Source.objects.all()
     serializer_class = SourceSerializer
     pagination_key = "sources"
@@ -99,6 +115,7 @@ class SourceViewSet(OrganizationScopedViewSet):
     destroy=extend_schema(summary="Delete a connection", responses={200: SuccessSerializer}),
 )
 class ConnectionViewSet(OrganizationScopedViewSet):
+    lookup_value_regex = LOOKUP_REGEX
     queryset = Connection.objects.all()
     serializer_class = ConnectionSerializer
     pagination_key = "connections"
@@ -106,10 +123,12 @@ class ConnectionViewSet(OrganizationScopedViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         params = self.request.query_params
-        if params.get("source_id"):
-            queryset = queryset.filter(source_id=params["source_id"])
-        if params.get("destination_id"):
-            queryset = queryset.filter(destination_id=params["destination_id"])
+        source_id = _id_param(params, "source_id")
+        destination_id = _id_param(params, "destination_id")
+        if source_id:
+            queryset = queryset.filter(source_id=source_id)
+        if destination_id:
+            queryset = queryset.filter(destination_id=destination_id)
         return queryset
 
     def create(self, request, *args, **kwargs):
@@ -143,6 +162,7 @@ class ConnectionViewSet(OrganizationScopedViewSet):
     destroy=extend_schema(summary="Delete a topic", responses={200: SuccessSerializer}),
 )
 class TopicViewSet(OrganizationScopedViewSet):
+    lookup_value_regex = LOOKUP_REGEX
     queryset = Topic.objects.all()
     serializer_class = TopicSerializer
     pagination_key = "topics"
@@ -197,7 +217,7 @@ class TopicViewSet(OrganizationScopedViewSet):
     @action(
         detail=True,
         methods=["get", "patch", "delete"],
-        url_path=r"subscriptions/(?P<subscription_id>[^/.]+)",
+        url_path=r"subscriptions/(?P<subscription_id>[A-Za-z0-9_-]+)",
         url_name="subscription-detail",
         pagination_class=None,
     )
@@ -231,8 +251,10 @@ class TopicViewSet(OrganizationScopedViewSet):
         # ``pk`` here is the slug of the publish URL (an id is accepted too).
         topic = selectors.topic_for_publish(organization=self.get_organization(), slug_or_id=pk)
         key = request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise exceptions.ValidationError({"Idempotency-Key": [f"At most {MAX_IDEMPOTENCY_KEY_LENGTH} characters."]})
+        if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable()):
+            raise exceptions.ValidationError(
+                {"Idempotency-Key": [f"At most {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters."]}
+            )
         try:
             body = request.body
         except RequestDataTooBig:
@@ -287,6 +309,7 @@ def _timestamp_param(params, name):
     ),
 )
 class EventViewSet(OrganizationScopedReadOnlyViewSet):
+    lookup_value_regex = LOOKUP_REGEX
     serializer_class = EventSerializer
     pagination_key = "events"
 
@@ -297,8 +320,9 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
             return Event.objects.none()
         queryset = selectors.events_for_organization(organization=self.get_organization())
         params = self.request.query_params
-        if params.get("source_id"):
-            queryset = queryset.filter(source_id=params["source_id"])
+        source_id = _id_param(params, "source_id")
+        if source_id:
+            queryset = queryset.filter(source_id=source_id)
         if params.get("status"):
             condition = selectors.STATUS_CONDITIONS.get(params["status"])
             if condition is None:

@@ -111,3 +111,11 @@ def test_it_hides_another_organizations_events(alice, bob):
     assert other.get("/v1/events").json()["events"] == []
     assert other.get(f"/v1/events?source_id={event.source_id}").json()["events"] == []
     assert_error(other.get(f"/v1/events/{event.pk}"), 404)
+
+
+def test_it_answers_bad_ids_with_4xx_never_5xx(alice, api, client):
+    for path in ("/v1/sources/%00", "/v1/events/%00", "/v1/connections/a%00b", "/v1/topics/x%00/subscriptions"):
+        assert_error(api.get(path), 404)
+    assert_error(ingest(client, "src_%00", {"a": 1}), 404)
+    assert_error(api.get("/v1/events?source_id=%00"), 400, "source_id")
+    assert_error(api.get("/v1/connections?destination_id=a%00"), 400, "destination_id")

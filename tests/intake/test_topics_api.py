@@ -145,3 +145,11 @@ def test_it_hides_another_organizations_topics(alice, bob, api, topic):
         "destination_id",
     )
     assert Event.objects.count() == 0 and Subscription.objects.count() == 1
+
+
+def test_it_refuses_what_the_database_cannot_store_with_a_400(alice, api, topic):
+    assert_error(_publish(api, "orders", '{"a": "x\\u0000"}'), 400, "body")
+    rules = [{"field": "payload.a", "op": "eq", "value": "x\u0000"}]
+    body = {"destination_id": make_destination(alice.org).pk, "filter_rules": rules}
+    assert_error(post_json(api, f"/v1/topics/{topic['id']}/subscriptions", body), 400, "filter_rules")
+    assert Event.objects.count() == 0 and Subscription.objects.count() == 0
