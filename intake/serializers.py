@@ -10,7 +10,6 @@ import base64
 import re
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -149,7 +148,7 @@ class SourceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field({"type": "string", "nullable": True})
     def get_verification_secret(self, source) -> str | None:
         if not source.verification_secret:
             return None

@@ -493,8 +493,8 @@ def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | No
         topic_id=topic.pk,
         idempotency_key=idempotency_key or None,
     )
-    if event.payload is None:
-        raise ValidationError({"body": ["The body must be JSON (without \\u0000, which cannot be stored)."]})
+    if not isinstance(event.payload, dict):
+        raise ValidationError({"body": ["The body must be a JSON object (without \\u0000, which cannot be stored)."]})
     routes = topic_routes(topic)
     with transaction.atomic():
         if idempotency_key:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -157,7 +157,9 @@ class ConnectionViewSet(OrganizationScopedViewSet):
         responses={201: TopicDetailSerializer, 409: ErrorSerializer},
     ),
     partial_update=extend_schema(
-        summary="Update a topic", request=TopicWriteSerializer, responses={200: TopicDetailSerializer}
+        summary="Update a topic",
+        request=TopicWriteSerializer,
+        responses={200: TopicDetailSerializer, 409: ErrorSerializer},
     ),
     destroy=extend_schema(summary="Delete a topic", responses={200: SuccessSerializer}),
 )
@@ -188,7 +190,11 @@ class TopicViewSet(OrganizationScopedViewSet):
         return Response({"success": True})
 
     @extend_schema(
-        methods=["GET"], summary="List a topic's subscriptions", responses={200: SubscriptionSerializer(many=True)}
+        methods=["GET"],
+        summary="List a topic's subscriptions",
+        responses={
+            200: inline_serializer("SubscriptionList", fields={"subscriptions": SubscriptionSerializer(many=True)})
+        },
     )
     @extend_schema(
         methods=["POST"],
@@ -323,7 +329,7 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
         source_id = _id_param(params, "source_id")
         if source_id:
             queryset = queryset.filter(source_id=source_id)
-        if params.get("status"):
+        if "status" in params:
             condition = selectors.STATUS_CONDITIONS.get(params["status"])
             if condition is None:
                 raise exceptions.ValidationError({"status": [f"One of: {', '.join(selectors.EventStatus.ALL)}."]})
