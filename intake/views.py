@@ -191,6 +191,7 @@ class TopicViewSet(OrganizationScopedViewSet):
 
     @extend_schema(
         methods=["GET"],
+        operation_id="topics_subscriptions_list",
         summary="List a topic's subscriptions",
         responses={
             200: inline_serializer("SubscriptionList", fields={"subscriptions": SubscriptionSerializer(many=True)})
@@ -212,7 +213,12 @@ class TopicViewSet(OrganizationScopedViewSet):
         return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[OpenApiParameter("subscription_id", str, OpenApiParameter.PATH)])
-    @extend_schema(methods=["GET"], summary="Retrieve a subscription", responses={200: SubscriptionSerializer})
+    @extend_schema(
+        methods=["GET"],
+        operation_id="topics_subscription_retrieve",
+        summary="Retrieve a subscription",
+        responses={200: SubscriptionSerializer},
+    )
     @extend_schema(
         methods=["PATCH"],
         summary="Update a subscription's filters or transform",
