@@ -5,7 +5,7 @@ deliveries app (included after these) is not swallowed by the event detail route
 from django.urls import re_path
 
 from hookstream.api.viewsets import OptionalSlashRouter
-from intake.ingest import ingest
+from intake.ingest import IngestView
 from intake.views import ConnectionViewSet, EventViewSet, SourceViewSet, TopicViewSet
 
 router = OptionalSlashRouter()
@@ -15,6 +15,6 @@ router.register("topics", TopicViewSet, basename="topic")
 router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
-    re_path(r"^ingest/(?P<source_id>[A-Za-z0-9_-]+)/?$", ingest, name="ingest"),
+    re_path(r"^ingest/(?P<source_id>[A-Za-z0-9_-]+)/?$", IngestView.as_view(), name="ingest"),
     *router.urls,
 ]
