@@ -152,7 +152,7 @@ def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -
             transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait))
 
 
-def _over_limits(destination: Destination, now: datetime, *, failing: bool = False) -> float | None:
+def _over_limits(destination: Destination, delivery_id: str, now: datetime, *, failing: bool = False) -> float | None:
     """Seconds to wait when the destination's concurrency cap or rate limit is reached.
 
     A destination whose last attempt failed (time-outs, errors) is capped at
@@ -174,16 +174,28 @@ def _over_limits(destination: Destination, now: datetime, *, failing: bool = Fal
         if in_flight > cap:
             return backoff
     if destination.rate_limit_per_second:
-        second = int(now.timestamp())
-        key = f"hs:dst-rate:{destination.pk}:{second}"
-        cache.add(key, 0, 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            count = 1
-        if count > destination.rate_limit_per_second:
-            return (second + 1) - now.timestamp() + random.uniform(0, 0.05)
+        return _rate_slot_wait(destination, delivery_id)
     return None
+
+
+def _rate_slot_wait(destination: Destination, delivery_id: str) -> float | None:
+    """``rate_limit_per_second``: each attempt takes a time slot of ``1/rate`` seconds.
+
+    Slots are reserved with an atomic cache ``add`` (Redis when ``REDIS_URL`` is set, so the
+    limit holds across workers; per process otherwise). A delivery finding the current slot
+    taken reserves the next free one and is put back until it starts, so a backlog is sent
+    evenly at the rate instead of in bursts, and at most ``rate`` attempts start in any
+    aligned second.
+    """
+    rate = destination.rate_limit_per_second
+    width = 1.0 / rate
+    now = time.time()
+    current = int(now / width)
+    for slot in range(current, current + rate * 10):
+        key = f"hs:dst-slot:{destination.pk}:{slot}"
+        if cache.add(key, delivery_id, 30) or cache.get(key) == delivery_id:
+            return None if slot == current else slot * width - now + 0.001
+    return 10.0  # ten seconds of slots reserved already: look again later
 
 
 # --- send and record --------------------------------------------------------------------
@@ -349,7 +361,7 @@ def process_delivery(delivery_id: str) -> None:
     if not allowed:
         _hold(delivery, lease, now)
         return
-    wait = _over_limits(destination, now, failing=failures > 0)
+    wait = _over_limits(destination, delivery_id, now, failing=failures > 0)
     if wait is not None:
         _put_back(delivery, lease, now, wait)
         return

@@ -65,12 +65,18 @@ def worker_factory(transactional_db):
             shutdown_timeout=10,
         )
         worker = context.__enter__()
-        started.append(context)
+        started.append((context, worker))
         return worker
 
     yield start
-    for context in reversed(started):
+    for context, worker in reversed(started):
         context.__exit__(None, None, None)
+        # The test worker stops by "terminate", which leaves the threads pool running the
+        # tasks it had already taken: drop those and wait for the running ones, so no task
+        # touches the database after the test.
+        executor = getattr(worker.pool, "executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
     task_postrun.disconnect(close_thread_connections)
 
 

@@ -52,10 +52,11 @@ def test_it_honours_the_rate_limit_per_second(alice, receiver, worker):
 
     wait_until(lambda: _all(deliveries, "succeeded"), timeout=10, message="delivered")
     times = sorted(r.at for r in receiver.requests)
-    per_second: dict[int, int] = {}
-    for at in times:
-        per_second[int(at)] = per_second.get(int(at), 0) + 1
-    assert max(per_second.values()) <= 2 and times[-1] - times[0] >= 1.0
+    # One attempt per half-second slot: any two requests two apart are at least a slot apart,
+    # and six requests span at least five slots.
+    assert all(b - a >= 0.4 for a, b in zip(times, times[2:], strict=False)), times
+    assert times[-1] - times[0] >= 2.0
+    assert DeliveryAttempt.objects.filter(destination=destination).count() == 6
 
 
 @override_settings(HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT=1)
