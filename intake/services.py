@@ -429,7 +429,7 @@ def _dedup_claim(*, source: Source, key: str, event_id: str, now) -> str | None:
     for _ in range(3):
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (source_id, key, event_id, expires_at) VALUES (%s, %s, %s, %s) "  # noqa: S608
+                f"INSERT INTO {table} (source_id, key, event_id, expires_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (source_id, key) DO NOTHING RETURNING id",
                 [source.pk, key, event_id, ops.adapt_datetimefield_value(expires)],
             )
