@@ -92,7 +92,7 @@ def ingest(request, source_id: str):
     if body is None:
         return _error(request, 413, f"The body is larger than {settings.HOOKSTREAM_MAX_BODY_BYTES} bytes.")
     try:
-        source = selectors.source_for_ingest(source_id=source_id)
+        source, routes = selectors.source_for_ingest(source_id=source_id)
         if source is None:
             return _error(request, 404, "No such source.")
         if source.status == SourceStatus.PAUSED:
@@ -114,7 +114,7 @@ def ingest(request, source_id: str):
             content_type=_clean(request.META.get("CONTENT_TYPE", ""))[:200],
             source_ip=ip,
         )
-        stored = services.event_ingest(source=source, routes=selectors.source_routes(source=source), incoming=incoming)
+        stored = services.event_ingest(source=source, routes=routes, incoming=incoming)
     except DatabaseError:
         logger.exception("ingest %s: database unavailable", source_id)
         return _error(request, 503, "The database is unavailable; nothing was stored. Try again.", Retry_After="5")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import JSONObject
 from django.http import Http404
 
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
@@ -91,20 +94,44 @@ def event_detail(*, organization, event_id: str) -> Event:
     return event
 
 
-def source_for_ingest(*, source_id: str) -> Source | None:
-    return Source.objects.filter(pk=source_id).first()
+ROUTE_FIELDS = ("id", "destination_id", "filter_rules", "transform_expression")
+
+
+def _live_connections(**source):
+    return Connection.objects.filter(
+        enabled=True,
+        destination__deleted_at__isnull=True,
+        destination__status=DestinationStatus.ACTIVE,
+        **source,
+    )
 
 
 def source_routes(*, source: Source) -> list[Connection]:
     """The enabled connections of ``source`` whose destination is active and not deleted."""
-    return list(
-        Connection.objects.filter(
-            source_id=source.pk,
-            enabled=True,
-            destination__deleted_at__isnull=True,
-            destination__status=DestinationStatus.ACTIVE,
-        ).only("id", "destination_id", "filter_rules", "transform_expression")
+    return list(_live_connections(source_id=source.pk).only(*ROUTE_FIELDS))
+
+
+def source_for_ingest(*, source_id: str) -> tuple[Source | None, list[Connection]]:
+    """The source of an ingest request and its live routes (``source_routes``).
+
+    On PostgreSQL this is one query: the routes come along as an array of JSON objects, so
+    ingest pays one round trip fewer on its hottest path. Elsewhere it is two.
+    """
+    if connection.vendor != "postgresql":
+        source = Source.objects.filter(pk=source_id).first()
+        return source, (source_routes(source=source) if source is not None else [])
+    rows = (
+        _live_connections(source_id=OuterRef("pk"))
+        .order_by()
+        .values(route=JSONObject(**{name: name for name in ROUTE_FIELDS}))
     )
+    source = Source.objects.filter(pk=source_id).annotate(route_rows=ArraySubquery(rows)).first()
+    if source is None:
+        return None, []
+    routes = [
+        Connection(source_id=source.pk, organization_id=source.organization_id, **row) for row in source.route_rows
+    ]
+    return source, routes
 
 
 def topic_for_publish(*, organization, slug_or_id: str) -> Topic:

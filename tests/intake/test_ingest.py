@@ -297,10 +297,10 @@ def test_it_answers_503_when_the_database_dies_mid_request(alice, client, monkey
     require_postgres()
     source = make_source(alice.org)
     Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
-    real_routes = selectors.source_routes
+    real_lookup = selectors.source_for_ingest
 
-    def routes_then_die(*, source):
-        routes = real_routes(source=source)
+    def lookup_then_die(*, source_id):
+        found = real_lookup(source_id=source_id)
         # Another session kills this one, as a server restart would; the writes come next.
         pid = connections["default"].connection.info.backend_pid
         settings_dict = connections["default"].settings_dict
@@ -312,9 +312,9 @@ def test_it_answers_503_when_the_database_dies_mid_request(alice, client, monkey
             autocommit=True,
         ) as killer:
             assert killer.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
-        return routes
+        return found
 
-    monkeypatch.setattr(selectors, "source_routes", routes_then_die)
+    monkeypatch.setattr(selectors, "source_for_ingest", lookup_then_die)
     response = ingest(client, source, {"a": 1})
     assert_error(response, 503)
     connections["default"].close()

@@ -10,7 +10,7 @@ from tests.factories import make_destination, make_source
 from tests.intake.helpers import ingest
 
 
-def test_it_ingests_and_fans_out_in_five_queries(alice, client, monkeypatch):
+def test_it_ingests_and_fans_out_in_four_queries_on_postgresql(alice, client, monkeypatch):
     monkeypatch.setattr(tasks.deliver, "delay", lambda delivery_id: None)
     source = make_source(alice.org)
     for _ in range(4):
@@ -26,6 +26,8 @@ def test_it_ingests_and_fans_out_in_five_queries(alice, client, monkeypatch):
         assert ingest(client, source, {"n": 1}).status_code == 200
     # The test's own transaction turns ingest's BEGIN/COMMIT into a savepoint: not counted.
     statements = [q["sql"].split()[0] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # source, its routes, the event, the deliveries (one bulk insert), the source's counters
-    assert statements == ["SELECT", "SELECT", "INSERT", "INSERT", "UPDATE"], captured.captured_queries
+    # The source with its routes (one SELECT on PostgreSQL, two elsewhere), the event, the
+    # deliveries (one bulk insert), the source's counters.
+    lookups = ["SELECT"] if connection.vendor == "postgresql" else ["SELECT", "SELECT"]
+    assert statements == [*lookups, "INSERT", "INSERT", "UPDATE"], captured.captured_queries
     assert Delivery.objects.count() == 8
