@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.expressions import ArraySubquery
+from functools import cache
+
 from django.db import connection
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import JSONObject
 from django.http import Http404
 
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
-from destinations.models import DestinationStatus
+from destinations.models import Destination, DestinationStatus
 from intake.models import Connection, Event, Source, Topic
 
 
@@ -111,23 +111,38 @@ def source_routes(*, source: Source) -> list[Connection]:
     return list(_live_connections(source_id=source.pk).only(*ROUTE_FIELDS))
 
 
+@cache
+def _source_with_routes_sql() -> str:
+    """One statement: the source row and a JSON array of its live routes (PostgreSQL).
+
+    Written out rather than built with the ORM on every request: compiling the equivalent
+    ArraySubquery/JSONObject queryset costs more than the round trip it saves.
+    """
+    source = Source._meta.db_table
+    conn = Connection._meta.db_table
+    destination = Destination._meta.db_table
+    route = ", ".join(f"'{name}', c.{name}" for name in ROUTE_FIELDS)
+    return (
+        f"SELECT s.*, (SELECT COALESCE(json_agg(json_build_object({route})), '[]'::json) "
+        f"FROM {conn} c JOIN {destination} d ON d.id = c.destination_id "
+        f"WHERE c.source_id = s.id AND c.enabled AND d.deleted_at IS NULL AND d.status = %s) AS route_rows "
+        f"FROM {source} s WHERE s.id = %s"
+    )
+
+
 def source_for_ingest(*, source_id: str) -> tuple[Source | None, list[Connection]]:
     """The source of an ingest request and its live routes (``source_routes``).
 
-    On PostgreSQL this is one query: the routes come along as an array of JSON objects, so
-    ingest pays one round trip fewer on its hottest path. Elsewhere it is two.
+    On PostgreSQL this is one query, the routes coming along as a JSON array, so ingest pays
+    one round trip fewer on its hottest path. Elsewhere it is two.
     """
     if connection.vendor != "postgresql":
         source = Source.objects.filter(pk=source_id).first()
         return source, (source_routes(source=source) if source is not None else [])
-    rows = (
-        _live_connections(source_id=OuterRef("pk"))
-        .order_by()
-        .values(route=JSONObject(**{name: name for name in ROUTE_FIELDS}))
-    )
-    source = Source.objects.filter(pk=source_id).annotate(route_rows=ArraySubquery(rows)).first()
-    if source is None:
+    found = list(Source.objects.raw(_source_with_routes_sql(), [DestinationStatus.ACTIVE.value, source_id]))
+    if not found:
         return None, []
+    source = found[0]
     routes = [
         Connection(source_id=source.pk, organization_id=source.organization_id, **row) for row in source.route_rows
     ]
