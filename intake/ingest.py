@@ -2,7 +2,7 @@
 
 A plain Django view rather than a DRF one: there is no authentication, no content
 negotiation and no parsing to do (the body is stored as received), and it is the hottest
-path of the service.
+path of the service. ``IngestView`` at the end only routes to it and documents it.
 """
 
 from __future__ import annotations
