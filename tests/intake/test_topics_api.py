@@ -2,14 +2,17 @@
 idempotency key, and isolation."""
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 
 from deliveries.models import Delivery
 from intake.models import Event, Subscription, Topic
 from tests.factories import make_destination
 from tests.intake.helpers import assert_error, patch_json, post_json
+from tests.support import require_postgres
 
 
 @pytest.fixture
@@ -153,3 +156,32 @@ def test_it_refuses_what_the_database_cannot_store_with_a_400(alice, api, topic)
     body = {"destination_id": make_destination(alice.org).pk, "filter_rules": rules}
     assert_error(post_json(api, f"/v1/topics/{topic['id']}/subscriptions", body), 400, "filter_rules")
     assert Event.objects.count() == 0 and Subscription.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_one_event_for_concurrent_publishes_with_one_idempotency_key(alice):
+    require_postgres()
+    Topic.objects.create(organization=alice.org, name="Orders", slug="orders")
+    start = threading.Barrier(10)
+    answers, errors = [], []
+
+    def publish():
+        try:
+            client = alice.client()
+            start.wait(timeout=10)
+            response = _publish(client, "orders", {"n": 1}, HTTP_IDEMPOTENCY_KEY="same")
+            answers.append((response.status_code, response.json().get("event_id")))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=publish) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert sorted(status for status, _ in answers) == [200] * 9 + [202]
+    assert len({event_id for _, event_id in answers}) == 1
+    assert Event.objects.count() == 1
