@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import django_filters
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -98,10 +98,51 @@ def _job_body(job) -> dict:
     return {"job": data}
 
 
+# The OpenAPI shapes of the job envelope (with the wire's "from"/"to") and of a test send.
+_JOB_RESPONSE = inline_serializer(
+    "ReplayJobResponse",
+    fields={
+        "job": inline_serializer(
+            "ReplayJobWire",
+            fields={
+                "id": serializers.CharField(),
+                "kind": serializers.CharField(),
+                "status": serializers.CharField(),
+                "destination_id": serializers.CharField(),
+                "source_id": serializers.CharField(allow_null=True),
+                "from": serializers.DateTimeField(allow_null=True),
+                "to": serializers.DateTimeField(allow_null=True),
+                **{
+                    name: serializers.IntegerField()
+                    for name in ("rate_limit", "max_events", "total", "processed", "succeeded", "failed")
+                },
+                "error": serializers.CharField(),
+                "started_at": serializers.DateTimeField(),
+                "completed_at": serializers.DateTimeField(allow_null=True),
+                "created_at": serializers.DateTimeField(),
+            },
+        )
+    },
+)
+_TEST_SEND_RESPONSE = inline_serializer(
+    "DestinationTestSendResponse",
+    fields={
+        "event_id": serializers.CharField(),
+        "delivery_id": serializers.CharField(),
+        "destination_id": serializers.CharField(),
+        "status": serializers.CharField(),
+    },
+)
+
+
 class ReplayCreateView(APIView):
     """``POST /v1/replay`` ``{destination_id, source_id?, from, to, rate_limit, max_events}``."""
 
-    @extend_schema(summary="Replay a time range of events to a destination", request=ReplayCreateSerializer)
+    @extend_schema(
+        summary="Replay a time range of events to a destination",
+        request=ReplayCreateSerializer,
+        responses={202: _JOB_RESPONSE},
+    )
     def post(self, request):
         organization = request._request.organization
         payload = ReplayCreateSerializer(data=_range_input(request.data))
@@ -134,7 +175,7 @@ class ReplayCreateView(APIView):
 class ReplayDetailView(APIView):
     """``GET /v1/replay/<id>``: progress of a replay or dead-letter-retry job."""
 
-    @extend_schema(summary="A replay job's progress")
+    @extend_schema(summary="A replay job's progress", responses={200: _JOB_RESPONSE})
     def get(self, request, pk):
         job = selectors.replay_job_for_organization(organization=request._request.organization, job_id=pk)
         return Response(_job_body(job))
@@ -164,7 +205,17 @@ class DeadLetterListView(APIView):
 class DeadLetterRetryView(APIView):
     """``POST /v1/destinations/<id>/dead-letters/retry`` ``{from?, to?}``: a bulk job."""
 
-    @extend_schema(summary="Retry a destination's dead letters (optionally by time range)")
+    @extend_schema(
+        summary="Retry a destination's dead letters (optionally by time range)",
+        request=inline_serializer(
+            "DeadLetterRetryRequest",
+            fields={
+                "from": serializers.DateTimeField(required=False),
+                "to": serializers.DateTimeField(required=False),
+            },
+        ),
+        responses={202: _JOB_RESPONSE},
+    )
     def post(self, request, pk):
         organization = request._request.organization
         destination = selectors.destination_for_organization(organization=organization, destination_id=pk)
@@ -183,7 +234,7 @@ class DeadLetterRetryView(APIView):
 class DestinationTestView(APIView):
     """``POST /v1/destinations/<id>/test``: a sample event through the real pipeline."""
 
-    @extend_schema(summary="Send a test event to a destination", request=None)
+    @extend_schema(summary="Send a test event to a destination", request=None, responses={202: _TEST_SEND_RESPONSE})
     def post(self, request, pk):
         destination = selectors.destination_for_organization(
             organization=request._request.organization, destination_id=pk
