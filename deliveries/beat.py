@@ -80,7 +80,11 @@ def due_wake(now=None) -> int:
             ids = list(
                 _locked(
                     Delivery.objects.filter(
-                        Q(woken_at__isnull=True) | Q(woken_at__lt=stale),
+                        # Never woken: a parked wait (woken when due), or a new delivery
+                        # whose creator enqueued it on commit (given the grace period first).
+                        Q(woken_at__isnull=True, created_at__lt=stale)
+                        | Q(woken_at__isnull=True, status=DeliveryStatus.SCHEDULED)
+                        | Q(woken_at__lt=stale),
                         status__in=[DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED],
                         next_attempt_at__lte=now,
                     ).order_by("next_attempt_at", "created_at")
@@ -104,6 +108,8 @@ def circuits_advance(now=None) -> None:
         state__in=[CircuitStateValue.OPEN, CircuitStateValue.HALF_OPEN],
         destination__deleted_at__isnull=True,
         destination__circuit_breaker_enabled=True,
+        # A paused destination holds everything anyway; its circuit waits for the resume.
+        destination__status=DestinationStatus.ACTIVE,
     )
     for state in circuits:
         destination = state.destination

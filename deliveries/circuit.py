@@ -80,31 +80,42 @@ def circuit_probe_pick(*, destination_id: str, now: datetime, current: Delivery 
     )
 
 
-def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime) -> tuple[bool, int]:
+def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime) -> tuple[bool, tuple[str, int]]:
     """May ``delivery`` (claimed by this worker) be attempted now? (False means hold it.)
 
-    Also returns the circuit's consecutive failure count, which the engine uses to cap the
-    concurrency of a destination that is failing (see ``engine._over_limits``).
+    Also returns the (state, failure_count) it read: the engine caps the concurrency of a
+    failing destination with it, and skips a needless write after a success.
     """
     circuit = _circuit(destination.pk)
+    seen = (circuit.state, circuit.failure_count)
     if not destination.circuit_breaker_enabled or circuit.state == CircuitStateValue.CLOSED:
-        return True, circuit.failure_count
+        return True, seen
     if not circuit_half_open_if_due(destination=destination, circuit=circuit, now=now):
-        return False, circuit.failure_count
+        return False, seen
+    seen = (circuit.state, circuit.failure_count)
     if circuit.probe_delivery_id == delivery.id:
-        return True, circuit.failure_count  # the probe itself (e.g. woken again after its worker died)
+        return True, seen  # the probe itself (e.g. woken again after its worker died)
     if circuit.probe_delivery_id:
-        return False, circuit.failure_count
+        return False, seen
     probe = circuit_probe_pick(destination_id=destination.pk, now=now, current=delivery)
-    return probe == delivery.id, circuit.failure_count
+    return probe == delivery.id, seen
 
 
-def circuit_record_success(*, destination: Destination, delivery_id: str, now: datetime) -> bool:
-    """Count a success; True when it closed the circuit (the caller releases held deliveries)."""
-    CircuitState.objects.filter(destination_id=destination.pk).update(
+def circuit_record_success(
+    *, destination: Destination, delivery_id: str, now: datetime, seen: tuple[str, int] | None = None
+) -> bool:
+    """Count a success; True when it closed the circuit (the caller releases held deliveries).
+
+    ``seen`` is the (state, failure_count) the gate read before the attempt: a success through
+    a closed circuit cannot close anything, so that write is skipped. The reset of the count
+    only writes when there is a count to reset (``last_success_at`` moves with it).
+    """
+    CircuitState.objects.filter(destination_id=destination.pk, failure_count__gt=0).update(
         failure_count=0, last_success_at=now, updated_at=now
     )
     if not destination.circuit_breaker_enabled:
+        return False
+    if seen is not None and seen[0] == CircuitStateValue.CLOSED:
         return False
     closed = CircuitState.objects.filter(
         destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id

@@ -235,6 +235,7 @@ def _record(
     trigger_type: str,
     outcome: Outcome,
     duration_ms: int,
+    seen: tuple[str, int] | None = None,
 ) -> float | None:
     """Store the attempt and the delivery's next state. Returns the countdown to wake a
     scheduled retry through the broker, or None."""
@@ -273,7 +274,7 @@ def _record(
                 updated_at=now,
             )
             attempt.save(force_insert=True)
-            if circuit.circuit_record_success(destination=destination, delivery_id=delivery.pk, now=now):
+            if circuit.circuit_record_success(destination=destination, delivery_id=delivery.pk, now=now, seen=seen):
                 held_deliveries_release(destination=destination)
             return None
 
@@ -357,11 +358,11 @@ def process_delivery(delivery_id: str) -> None:
     if destination.status != DestinationStatus.ACTIVE:
         _hold(delivery, lease, now)
         return
-    allowed, failures = circuit.circuit_gate(destination=destination, delivery=delivery, now=now)
+    allowed, seen = circuit.circuit_gate(destination=destination, delivery=delivery, now=now)
     if not allowed:
         _hold(delivery, lease, now)
         return
-    wait = _over_limits(destination, delivery_id, now, failing=failures > 0)
+    wait = _over_limits(destination, delivery_id, now, failing=seen[1] > 0)
     if wait is not None:
         _put_back(delivery, lease, now, wait)
         return
@@ -376,9 +377,16 @@ def process_delivery(delivery_id: str) -> None:
     attempt_number = delivery.attempt_count + 1
     first_of_cycle = delivery.attempt_count == delivery.cycle_start_attempt
     trigger_type = delivery.trigger_type if first_of_cycle else TriggerType.RETRY
-    provider, plain_destination = provider_for(destination)
-    message = outbound_message(delivery, attempt_number)
-    outcome, duration_ms = _send(provider, plain_destination, message)
+    try:
+        provider, plain_destination = provider_for(destination)
+        message = outbound_message(delivery, attempt_number)
+    except Exception as exc:
+        # Nothing can be sent as configured (unknown type, a secret that no longer decrypts):
+        # retrying cannot help, so it is a permanent failure rather than a stuck lease.
+        logger.exception("cannot prepare delivery %s", delivery_id)
+        outcome, duration_ms = Outcome.permanent(f"cannot prepare the delivery: {exc}"), 0
+    else:
+        outcome, duration_ms = _send(provider, plain_destination, message)
     countdown = _record(
         delivery=delivery,
         destination=destination,
@@ -387,6 +395,7 @@ def process_delivery(delivery_id: str) -> None:
         trigger_type=trigger_type,
         outcome=outcome,
         duration_ms=duration_ms,
+        seen=seen,
     )
     if countdown is not None:
         deliver.apply_async((delivery_id,), countdown=countdown)

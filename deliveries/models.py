@@ -75,6 +75,8 @@ class Delivery(models.Model):
             models.Index(fields=["lease_expires_at"], name="delivery_leased", condition=Q(status="in_flight")),
             # Circuit: held deliveries of a destination, oldest first.
             models.Index(fields=["destination", "status", "created_at"], name="delivery_dest_status"),
+            # Beat's held sweep: which destinations hold deliveries at all (a small set).
+            models.Index(fields=["destination", "created_at"], name="delivery_held", condition=Q(status="held")),
             # Event detail and event status.
             models.Index(fields=["event"], name="delivery_event"),
         ]

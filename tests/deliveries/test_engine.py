@@ -245,3 +245,18 @@ def test_it_dead_letters_held_deliveries_older_than_the_retry_window(alice, rece
 
     assert _status(old.id) == "dead" and _status(young.id) == "held"
     assert DeadLetter.objects.get(delivery=old).reason == "circuit_open"
+
+
+@pytest.mark.django_db
+def test_it_dead_letters_a_delivery_that_cannot_be_prepared(alice, receiver):
+    # A secret encrypted with another key cannot be decrypted: no retry can help.
+    destination = make_destination(
+        alice.org, url=receiver.url, provider_config={"auth_type": "bearer", "token": "enc:v1:not-a-token"}
+    )
+    delivery = make_delivery(make_event(alice.org), destination)
+
+    process_delivery(delivery.id)
+
+    assert _status(delivery.id) == "dead" and receiver.requests == []
+    dead_letter = DeadLetter.objects.get(delivery=delivery)
+    assert dead_letter.reason == "permanent_failure" and "cannot prepare" in dead_letter.last_error

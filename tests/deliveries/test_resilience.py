@@ -170,13 +170,16 @@ def test_it_delivers_everything_after_the_broker_is_flushed(alice, receiver, wor
 @pytest.mark.django_db(transaction=True)
 def test_it_wakes_a_due_delivery_only_once_per_grace_period(alice):
     destination = make_destination(alice.org)
-    delivery = make_delivery(make_event(alice.org), destination)
+    # A delivery whose wake-up was lost long ago, and a new one whose creator just enqueued it.
+    lost = make_delivery(make_event(alice.org), destination, created_at=timezone.now() - timedelta(minutes=2))
+    fresh = make_delivery(make_event(alice.org), destination)
     redis = broker_redis()
     redis.flushdb()
     with override_settings(HOOKSTREAM_WAKE_GRACE_SECONDS=60):
         beat_run()
         beat_run()
     assert redis.llen("celery") == 1
-    assert Delivery.objects.get(pk=delivery.pk).woken_at is not None
+    assert Delivery.objects.get(pk=lost.pk).woken_at is not None
+    assert Delivery.objects.get(pk=fresh.pk).woken_at is None
     redis.flushdb()
     assert connection.vendor == "postgresql"
