@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from deliveries import circuit
 from deliveries.engine import dead_letter_put
-from deliveries.models import DeadLetterReason, Delivery, DeliveryStatus
+from deliveries.models import DeadLetterReason, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.retry import retry_window_seconds
 from deliveries.services import deliveries_enqueue_on_commit, held_deliveries_release
 from destinations.models import CircuitState, CircuitStateValue, Destination, DestinationStatus
@@ -170,6 +170,10 @@ def held_sweep(now=None) -> None:
                         f"{delivery.last_error or 'none'}",
                         now=now,
                     )
+                    # Its last attempt (if it ever had one) is the one that joined the queue.
+                    last = delivery.attempts.order_by("-attempt_number").values_list("pk", flat=True).first()
+                    if last:
+                        DeliveryAttempt.objects.filter(pk=last).update(is_dlq=True, dlq_at=now)
 
 
 def beat_run() -> None:

@@ -82,26 +82,36 @@ class ReplayJobSerializer(serializers.ModelSerializer):
 
 
 class ReplayCreateSerializer(serializers.Serializer):
-    destination_id = serializers.CharField()
-    source_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    # "from" is a Python keyword: mapped in the view.
-    range_from = serializers.DateTimeField()
-    range_to = serializers.DateTimeField()
-    rate_limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
-    max_events = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
+    """``{destination_id, source_id?, from, to, rate_limit, max_events}``."""
+
+    def get_fields(self):
+        # "from" is a Python keyword, so the fields are declared here rather than as attributes.
+        return {
+            "destination_id": serializers.CharField(),
+            "source_id": serializers.CharField(required=False, allow_null=True, allow_blank=True),
+            "from": serializers.DateTimeField(),
+            "to": serializers.DateTimeField(),
+            "rate_limit": serializers.IntegerField(min_value=1, max_value=100, default=10),
+            "max_events": serializers.IntegerField(min_value=1, max_value=10000, default=1000),
+        }
 
     def validate(self, attrs):
-        if attrs["range_from"] > attrs["range_to"]:
+        if attrs["from"] > attrs["to"]:
             raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
         return attrs
 
 
 class DeadLetterRetrySerializer(serializers.Serializer):
-    range_from = serializers.DateTimeField(required=False, allow_null=True)
-    range_to = serializers.DateTimeField(required=False, allow_null=True)
+    """``{from?, to?}``: the dead letters created in that range (all when absent)."""
+
+    def get_fields(self):
+        return {
+            "from": serializers.DateTimeField(required=False, allow_null=True),
+            "to": serializers.DateTimeField(required=False, allow_null=True),
+        }
 
     def validate(self, attrs):
-        start, end = attrs.get("range_from"), attrs.get("range_to")
+        start, end = attrs.get("from"), attrs.get("to")
         if start and end and start > end:
             raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
         return attrs

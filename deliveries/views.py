@@ -75,20 +75,10 @@ class EventRetryView(APIView):
         return Response(services.event_retry(event=event), status=status.HTTP_202_ACCEPTED)
 
 
-def _range_input(data) -> dict:
-    """``from``/``to`` on the wire; ``range_from``/``range_to`` in the serializers."""
+def _object(data) -> dict:
     if not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
-    mapped = dict(data)
-    for wire, name in (("from", "range_from"), ("to", "range_to")):
-        if wire in mapped:
-            mapped[name] = mapped.pop(wire)
-    return mapped
-
-
-def _wire_errors(errors: dict) -> dict:
-    names = {"range_from": "from", "range_to": "to"}
-    return {names.get(k, k): v for k, v in errors.items()}
+    return data
 
 
 def _job_body(job) -> dict:
@@ -145,9 +135,8 @@ class ReplayCreateView(APIView):
     )
     def post(self, request):
         organization = request._request.organization
-        payload = ReplayCreateSerializer(data=_range_input(request.data))
-        if not payload.is_valid():
-            raise ValidationError(_wire_errors(payload.errors))
+        payload = ReplayCreateSerializer(data=_object(request.data))
+        payload.is_valid(raise_exception=True)
         data = payload.validated_data
         try:
             destination = selectors.destination_for_organization(
@@ -164,8 +153,8 @@ class ReplayCreateView(APIView):
             organization=organization,
             destination=destination,
             source=source,
-            range_from=data["range_from"],
-            range_to=data["range_to"],
+            range_from=data["from"],
+            range_to=data["to"],
             rate_limit=data["rate_limit"],
             max_events=data["max_events"],
         )
@@ -219,14 +208,13 @@ class DeadLetterRetryView(APIView):
     def post(self, request, pk):
         organization = request._request.organization
         destination = selectors.destination_for_organization(organization=organization, destination_id=pk)
-        payload = DeadLetterRetrySerializer(data=_range_input(request.data or {}))
-        if not payload.is_valid():
-            raise ValidationError(_wire_errors(payload.errors))
+        payload = DeadLetterRetrySerializer(data=_object(request.data or {}))
+        payload.is_valid(raise_exception=True)
         job = services.dead_letter_retry_job_create(
             organization=organization,
             destination=destination,
-            range_from=payload.validated_data.get("range_from"),
-            range_to=payload.validated_data.get("range_to"),
+            range_from=payload.validated_data.get("from"),
+            range_to=payload.validated_data.get("to"),
         )
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 

@@ -230,7 +230,6 @@ def test_it_does_not_send_a_delivery_that_is_not_due(alice, receiver):
 @pytest.mark.django_db
 def test_it_dead_letters_held_deliveries_older_than_the_retry_window(alice, receiver):
     destination = make_destination(alice.org, url=receiver.url, retry_max_attempts=2, retry_intervals=[10, 20])
-    Destination.objects.filter(pk=destination.pk)
     from destinations.models import CircuitState
 
     CircuitState.objects.filter(destination=destination).update(state="open", opened_at=timezone.now())
@@ -241,10 +240,16 @@ def test_it_dead_letters_held_deliveries_older_than_the_retry_window(alice, rece
         make_event(alice.org), destination, status="held", created_at=timezone.now() - timedelta(seconds=29)
     )
 
+    earlier = DeliveryAttempt.objects.create(
+        organization=alice.org, delivery=old, event=old.event, destination=destination, attempt_number=1
+    )
+
     held_sweep()
 
     assert _status(old.id) == "dead" and _status(young.id) == "held"
     assert DeadLetter.objects.get(delivery=old).reason == "circuit_open"
+    earlier.refresh_from_db()
+    assert earlier.is_dlq and earlier.dlq_at is not None
 
 
 @pytest.mark.django_db
