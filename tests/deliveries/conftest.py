@@ -27,6 +27,14 @@ def broker_redis():
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
+def require_redis_broker() -> None:
+    require_service(
+        "Redis broker",
+        _broker_is_redis() and port_open("127.0.0.1", 6379),
+        "set CELERY_BROKER_URL=redis://127.0.0.1:6379/<db>",
+    )
+
+
 @pytest.fixture
 def worker_factory(transactional_db):
     """Start real Celery workers (threads pool) consuming from the Redis broker."""
@@ -35,11 +43,7 @@ def worker_factory(transactional_db):
     from hookstream.celery import app
 
     require_postgres()
-    require_service(
-        "Redis broker",
-        _broker_is_redis() and port_open("127.0.0.1", 6379),
-        "set CELERY_BROKER_URL=redis://127.0.0.1:6379/<db>",
-    )
+    require_redis_broker()
     from celery.signals import task_postrun
     from django.db import connections
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from deliveries.beat import beat_run, leases_reclaim
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.services import deliveries_enqueue_on_commit
 from deliveries.tasks import deliver
-from tests.deliveries.conftest import broker_redis
+from tests.deliveries.conftest import broker_redis, require_redis_broker
 from tests.deliveries.receiver import wait_until
 from tests.factories import make_delivery, make_destination, make_event
 
@@ -169,6 +168,7 @@ def test_it_delivers_everything_after_the_broker_is_flushed(alice, receiver, wor
 
 @pytest.mark.django_db(transaction=True)
 def test_it_wakes_a_due_delivery_only_once_per_grace_period(alice):
+    require_redis_broker()
     destination = make_destination(alice.org)
     # A delivery whose wake-up was lost long ago, and a new one whose creator just enqueued it.
     lost = make_delivery(make_event(alice.org), destination, created_at=timezone.now() - timedelta(minutes=2))
@@ -182,4 +182,3 @@ def test_it_wakes_a_due_delivery_only_once_per_grace_period(alice):
     assert Delivery.objects.get(pk=lost.pk).woken_at is not None
     assert Delivery.objects.get(pk=fresh.pk).woken_at is None
     redis.flushdb()
-    assert connection.vendor == "postgresql"
