@@ -59,20 +59,39 @@ RETRY_AFTER_STATUSES = {429, 503}
 
 # --- providers, cached per worker ------------------------------------------------------
 
-_provider_cache: dict[str, tuple[datetime, Provider, Destination]] = {}
+_provider_cache: dict[str, tuple[tuple, Provider, Destination]] = {}
 _provider_lock = threading.Lock()
+
+
+def _version(destination: Destination) -> tuple:
+    """What a provider instance depends on. ``updated_at`` alone would miss a queryset
+    ``update()`` (which does not touch ``auto_now``), so the sending fields are compared too."""
+    return (
+        destination.updated_at,
+        destination.type,
+        destination.url,
+        destination.method,
+        destination.timeout_ms,
+        destination.template,
+        destination.name,
+        destination.headers,
+        destination.provider_config,
+        destination.signing_config,
+    )
 
 
 def provider_for(destination: Destination) -> tuple[Provider, Destination]:
     """The provider instance and a copy of the destination with decrypted configs.
 
-    Cached per destination id and ``updated_at``: an edit (new secret, new URL) makes a new
-    instance, while an unchanged destination reuses its clients and pooled connections.
-    Providers receive ``provider_config`` and ``signing_config`` in plaintext.
+    Cached per destination id and version (``updated_at`` and the sending fields): an edit
+    (new secret, new URL) makes a new instance, while an unchanged destination reuses its
+    clients and pooled connections. Providers receive ``provider_config`` and
+    ``signing_config`` in plaintext.
     """
+    version = _version(destination)
     with _provider_lock:
         cached = _provider_cache.get(destination.pk)
-        if cached and cached[0] == destination.updated_at:
+        if cached and cached[0] == version:
             return cached[1], cached[2]
     provider_cls = get_provider(destination.type)
     plain = copy.copy(destination)
@@ -81,7 +100,7 @@ def provider_for(destination: Destination) -> tuple[Provider, Destination]:
         plain.signing_config = crypto.decrypt_fields(destination.signing_config, SIGNING_SECRET_FIELDS)
     provider = provider_cls()
     with _provider_lock:
-        _provider_cache[destination.pk] = (destination.updated_at, provider, plain)
+        _provider_cache[destination.pk] = (version, provider, plain)
     return provider, plain
 
 

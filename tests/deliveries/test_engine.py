@@ -265,3 +265,17 @@ def test_it_dead_letters_a_delivery_that_cannot_be_prepared(alice, receiver):
     assert _status(delivery.id) == "dead" and receiver.requests == []
     dead_letter = DeadLetter.objects.get(delivery=delivery)
     assert dead_letter.reason == "permanent_failure" and "cannot prepare" in dead_letter.last_error
+
+
+@pytest.mark.django_db
+def test_it_reuses_the_provider_until_the_destination_changes(alice, receiver):
+    from deliveries.engine import provider_for
+
+    destination = make_destination(alice.org, url=receiver.url)
+    first, _ = provider_for(destination)
+    assert provider_for(Destination.objects.get(pk=destination.pk))[0] is first
+
+    # A queryset update does not move updated_at; the changed URL still gives a new instance.
+    Destination.objects.filter(pk=destination.pk).update(url=receiver.url + "/v2")
+    changed, plain = provider_for(Destination.objects.get(pk=destination.pk))
+    assert changed is not first and plain.url.endswith("/v2")
