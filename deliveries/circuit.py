@@ -86,7 +86,11 @@ def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime)
     Also returns the (state, failure_count) it read: the engine caps the concurrency of a
     failing destination with it, and skips a needless write after a success.
     """
-    circuit = _circuit(destination.pk)
+    # The engine loads the circuit with the delivery (select_related): no extra query.
+    try:
+        circuit = destination.circuit
+    except CircuitState.DoesNotExist:
+        circuit = _circuit(destination.pk)
     seen = (circuit.state, circuit.failure_count)
     if not destination.circuit_breaker_enabled or circuit.state == CircuitStateValue.CLOSED:
         return True, seen

@@ -369,7 +369,9 @@ def process_delivery(delivery_id: str) -> None:
     lease = _claim(delivery_id, now)
     if lease is None:
         return
-    delivery = Delivery.objects.select_related("event", "event__topic", "destination").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event", "event__topic", "destination", "destination__circuit").get(
+        pk=delivery_id
+    )
     destination = delivery.destination
     if destination.deleted_at is not None:
         _cancel(delivery, lease, now)
