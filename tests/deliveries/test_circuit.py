@@ -6,6 +6,7 @@ import threading
 import time
 
 from django.db import connections
+from django.utils import timezone
 
 from deliveries.beat import beat_run
 from deliveries.models import Delivery, DeliveryAttempt
@@ -138,3 +139,63 @@ def test_it_does_not_hold_when_the_breaker_is_disabled(alice, receiver, worker):
     deliveries = _send(alice.org, destination, 3)
     wait_until(lambda: _statuses(deliveries) == ["scheduled"] * 3, message="all attempted")
     assert len(receiver.requests) == 3 and _circuit(destination).state == "closed"
+
+
+def test_it_sends_exactly_one_probe_with_four_worker_processes(alice, receiver, worker_factory):
+    # worker_factory: the checks for PostgreSQL and the Redis broker, and a clean broker db.
+    """The same race across four real worker processes (not threads of one process)."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    receiver.default = (500, {}, b"down")
+    destination = make_destination(
+        alice.org, url=receiver.url, circuit_breaker_threshold=1, circuit_breaker_reset_ms=1500, retry_intervals=[3600]
+    )
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    command = [sys.executable, "-m", "celery", "-A", "hookstream", "worker", "--pool", "threads", "-c", "2"]
+    command += ["--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"]
+    processes = [
+        subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(4)
+    ]
+    try:
+        _send(alice.org, destination, 1)
+        wait_until(lambda: _circuit(destination).state == "open", timeout=20, message="open")
+        held = _send(alice.org, destination, 6)
+        wait_until(lambda: _statuses(held) == ["held"] * 6, timeout=10, message="held")
+
+        receiver.default = (500, {"__delay__": 0.5}, b"still down")
+        wait_until(lambda: _circuit(destination).opened_at.timestamp() + 1.5 < time.time(), message="cooldown over")
+        racing = [make_delivery(make_event(alice.org), destination) for _ in range(12)]
+        _race([lambda: deliveries_enqueue_on_commit([d.id for d in racing])] + [beat_run] * 4)
+        receiver.wait_for(2)
+        wait_until(lambda: set(_statuses(racing)) == {"held"}, timeout=10, message="racers held")
+        wait_until(lambda: _circuit(destination).state == "open", message="re-opened")
+        assert len(receiver.requests) == 2
+        assert receiver.requests[1].headers["X-hookstream-Event-Id"] == held[0].event_id
+
+        # Nothing held: new deliveries racing through the gate themselves (no beat) elect
+        # exactly one of them as the probe with the conditional UPDATE.
+        bare = make_destination(
+            alice.org, url=receiver.url + "/bare", circuit_breaker_threshold=1, circuit_breaker_reset_ms=300
+        )
+        CircuitState.objects.filter(destination=bare).update(state="open", opened_at=timezone.now())
+        time.sleep(0.4)
+        newcomers = [make_delivery(make_event(alice.org), bare) for _ in range(12)]
+        deliveries_enqueue_on_commit([d.id for d in newcomers])
+        wait_until(lambda: sum(_statuses(newcomers).count(s) for s in ("held", "scheduled")) == 12, message="settled")
+        assert len([r for r in receiver.requests if r.path.endswith("/bare")]) == 1
+        assert _statuses(newcomers).count("scheduled") == 1
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
