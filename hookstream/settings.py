@@ -144,13 +144,15 @@ else:
 _FS_BROKER = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_FS_BROKER / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_FS_BROKER / "queue"),
         "data_folder_out": str(_FS_BROKER / "queue"),
         "processed_folder": str(_FS_BROKER / "processed"),
         "store_processed": False,
+        # Broadcast (pidbox) messages; kombu's default is ./control in the working directory.
+        "control_folder": str(_FS_BROKER / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
