@@ -13,6 +13,7 @@ import dj_database_url
 from hookstream.env import (
     ImproperlyConfiguredEnv,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -268,6 +269,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
