@@ -1,6 +1,27 @@
-"""RabbitMQ destinations (HTTP Management API, or AMQP with publisher confirms)."""
+"""RabbitMQ destinations (HTTP Management API, or AMQP with publisher confirms).
 
-from destinations.providers.base import ConfigField, Provider, register
+``protocol: http`` (default): ``POST {url}/api/exchanges/{vhost}/{exchange}/publish`` with Basic
+auth and the spec §4 body. Success = 2xx **and** ``"routed": true``; ``routed: false`` is a
+permanent failure ("unroutable"), as are 401/403 (bad credentials) and 404 (no such
+exchange/vhost). 5xx, time-outs and connection errors are retryable.
+
+``protocol: amqp`` (``url`` is ``amqp://host:port``): pika ``BlockingConnection`` with
+publisher confirms and ``mandatory=True``; an unroutable or nacked message is a permanent
+failure, connection errors are retryable. One connection per destination per thread is
+reused while it stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
+
+_local = threading.local()
 
 
 @register
@@ -15,3 +36,190 @@ class RabbitMqProvider(Provider):
         ConfigField("password", required=True, secret=True),
         ConfigField("protocol", choices=("http", "amqp"), default="http"),
     )
+
+    def send(self, destination, message: OutboundMessage) -> Outcome:
+        config = destination.provider_config or {}
+        if (config.get("protocol") or "http") == "amqp":
+            return _send_amqp(destination, message, config)
+        return _send_http(destination, message, config)
+
+
+def _headers(destination, message: OutboundMessage) -> dict[str, str]:
+    return {"hookstream-event-id": message.event_id, "hookstream-destination-id": str(destination.pk)}
+
+
+def _timeout(destination) -> float:
+    return max(destination.timeout_ms or 30000, 1) / 1000.0
+
+
+def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
+    from deliveries import http_client
+
+    vhost = config.get("vhost") or "/"
+    exchange = config.get("exchange") or ""
+    url = (
+        f"{config['url'].rstrip('/')}/api/exchanges/{quote(vhost, safe='')}/"
+        f"{quote(exchange or 'amq.default', safe='')}/publish"
+    )
+    body = {
+        "properties": {
+            "content_type": message.content_type or "application/json",
+            "headers": _headers(destination, message),
+        },
+        "routing_key": config.get("routing_key") or "",
+        "payload": message.body.decode("utf-8", errors="replace"),
+        "payload_encoding": "string",
+    }
+    data = json.dumps(body).encode()
+    base = {
+        "request_url": url,
+        "request_method": "POST",
+        "request_headers": {"Content-Type": "application/json", "Authorization": "Basic ****"},
+        "request_body_size": len(data),
+    }
+    timeout = _timeout(destination)
+    try:
+        response = http_client.session().post(
+            url,
+            data=data,
+            headers={"Content-Type": "application/json"},
+            auth=(config.get("username") or "", config.get("password") or ""),
+            timeout=(min(timeout, 10.0), timeout),
+            allow_redirects=False,
+        )
+    except requests.exceptions.Timeout as exc:
+        return Outcome.retry(f"timed out: {exc}"[:500], **base)
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    ) as exc:
+        return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
+    except (requests.exceptions.RequestException, OSError) as exc:
+        return Outcome.retry(f"connection error: {exc}"[:500], **base)
+    result = {
+        **base,
+        "response_status": response.status_code,
+        "response_headers": dict(response.headers),
+        "response_body": response.text[:4096],
+    }
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            routed = response.json().get("routed")
+        except (ValueError, AttributeError):
+            return Outcome.retry("RabbitMQ answered without a JSON body", **result)
+        if routed is True:
+            return Outcome.success(**result)
+        return Outcome.permanent("unroutable: no queue is bound for this routing key", **result)
+    if status in (401, 403):
+        return Outcome.permanent(f"HTTP {status}: RabbitMQ refused the credentials", **result)
+    if status == 404:
+        return Outcome.permanent(f"HTTP 404: exchange {exchange!r} or vhost {vhost!r} not found", **result)
+    if status == 400:
+        return Outcome.permanent("HTTP 400: RabbitMQ rejected the message", **result)
+    return Outcome.retry(f"HTTP {status}", **result)
+
+
+def _connection_key(destination, config: dict) -> tuple:
+    return (
+        str(destination.pk),
+        config.get("url"),
+        config.get("vhost") or "/",
+        config.get("username"),
+        config.get("password"),
+    )
+
+
+def _amqp_channel(destination, config: dict):
+    import pika
+
+    cache = getattr(_local, "connections", None)
+    if cache is None:
+        cache = _local.connections = {}
+    key = _connection_key(destination, config)
+    entry = cache.get(str(destination.pk))
+    if entry is not None:
+        old_key, connection, channel = entry
+        if old_key == key and connection.is_open and channel.is_open:
+            return channel
+        _close(connection)
+        cache.pop(str(destination.pk), None)
+    parts = urlsplit(config["url"])
+    timeout = _timeout(destination)
+    params = pika.ConnectionParameters(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (5671 if parts.scheme == "amqps" else 5672),
+        virtual_host=config.get("vhost") or "/",
+        credentials=pika.PlainCredentials(config.get("username") or "", config.get("password") or ""),
+        socket_timeout=timeout,
+        blocked_connection_timeout=timeout,
+        stack_timeout=timeout,
+        connection_attempts=1,
+        heartbeat=60,
+    )
+    connection = pika.BlockingConnection(params)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    cache[str(destination.pk)] = (key, connection, channel)
+    return channel
+
+
+def _close(connection) -> None:
+    try:
+        if connection.is_open:
+            connection.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection must not fail a send
+        pass
+
+
+def _drop(destination) -> None:
+    cache = getattr(_local, "connections", None) or {}
+    entry = cache.pop(str(destination.pk), None)
+    if entry is not None:
+        _close(entry[1])
+
+
+def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
+    import pika
+    from pika import exceptions as pika_exc
+
+    exchange = config.get("exchange") or ""
+    if exchange == "amq.default":
+        exchange = ""
+    base = {
+        "request_url": f"{config.get('url', '').rstrip('/')}/{quote(config.get('vhost') or '/', safe='')}/{exchange}",
+        "request_method": "PUBLISH",
+        "request_headers": _headers(destination, message),
+        "request_body_size": len(message.body),
+    }
+    try:
+        channel = _amqp_channel(destination, config)
+        channel.basic_publish(
+            exchange=exchange,
+            routing_key=config.get("routing_key") or "",
+            body=message.body,
+            properties=pika.BasicProperties(
+                content_type=message.content_type or "application/json",
+                headers=_headers(destination, message),
+                message_id=message.event_id,
+                delivery_mode=2,
+            ),
+            mandatory=True,
+        )
+    except pika_exc.UnroutableError:
+        return Outcome.permanent("unroutable: no queue is bound for this routing key", **base)
+    except pika_exc.NackError:
+        return Outcome.retry("RabbitMQ nacked the message", **base)
+    except pika_exc.ProbableAuthenticationError as exc:
+        _drop(destination)
+        return Outcome.permanent(f"authentication failed: {exc!r}"[:500], **base)
+    except pika_exc.ChannelClosedByBroker as exc:
+        _drop(destination)
+        if exc.reply_code == 404:
+            return Outcome.permanent(f"exchange not found: {exc.reply_text}"[:500], **base)
+        return Outcome.retry(f"channel closed by broker: {exc.reply_code} {exc.reply_text}"[:500], **base)
+    except (pika_exc.AMQPError, OSError) as exc:
+        _drop(destination)
+        return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
+    return Outcome.success(**base)

@@ -1,0 +1,145 @@
+"""RabbitMQ destinations against a real broker on loopback (Management API and AMQP)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from deliveries.engine import process_delivery
+from deliveries.models import DeadLetter, DeliveryAttempt
+from destinations.providers import get_provider
+from hookstream import crypto
+from tests.factories import make_delivery, make_destination, make_event
+from tests.support import port_open, require_service
+
+AMQP_URL = "amqp://127.0.0.1:5672"
+MGMT_URL = "http://127.0.0.1:15672"
+
+
+@pytest.fixture
+def channel():
+    require_service("RabbitMQ", port_open("127.0.0.1", 5672) and port_open("127.0.0.1", 15672))
+    import pika
+
+    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    ch = connection.channel()
+    yield ch
+    connection.close()
+
+
+@pytest.fixture
+def queue(channel):
+    name = f"hs-test-{uuid.uuid4().hex[:12]}"
+    channel.queue_declare(queue=name, auto_delete=True)
+    channel.queue_bind(queue=name, exchange="amq.direct", routing_key=name)
+    yield name
+    channel.queue_delete(queue=name)
+
+
+def _destination(org, **config_and_fields):
+    fields = {k: config_and_fields.pop(k) for k in ("retry_intervals", "retry_max_attempts") if k in config_and_fields}
+    config = {"url": MGMT_URL, "exchange": "amq.direct", "username": "guest", "password": "guest"}
+    config.update(config_and_fields)
+    provider = get_provider("rabbitmq")
+    cleaned = provider.validate_config(config)
+    return make_destination(
+        org, type="rabbitmq", url="", provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()), **fields
+    )
+
+
+def _deliver(org, destination, payload=None):
+    event = make_event(org, payload or {"type": "order.created", "amount": 42})
+    delivery = make_delivery(event, destination)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    return event, delivery
+
+
+def _read(channel, queue):
+    method, properties, body = channel.basic_get(queue=queue, auto_ack=True)
+    assert method is not None, "no message in the queue"
+    return properties, body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_it_publishes_with_the_event_headers(alice, channel, queue, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, routing_key=queue, protocol=protocol)
+    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 7})
+
+    assert delivery.status == "succeeded", DeliveryAttempt.objects.filter(delivery=delivery).first().error
+    properties, body = _read(channel, queue)
+    assert json.loads(body) == {"type": "order.created", "amount": 7}
+    assert properties.headers["hookstream-event-id"] == event.id
+    assert properties.headers["hookstream-destination-id"] == str(destination.pk)
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.status == "success"
+    assert "guest" not in json.dumps(attempt.request_headers)
+
+
+@pytest.mark.django_db
+def test_amqp_reuses_the_connection(alice, channel, queue):
+    from destinations.providers import rabbitmq
+
+    destination = _destination(alice.org, url=AMQP_URL, routing_key=queue, protocol="amqp")
+    _deliver(alice.org, destination)
+    first = rabbitmq._local.connections[str(destination.pk)][1]
+    _deliver(alice.org, destination)
+    assert rabbitmq._local.connections[str(destination.pk)][1] is first
+    _read(channel, queue)
+    _read(channel, queue)
+    rabbitmq._drop(destination)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_an_unroutable_message_is_a_permanent_failure(alice, channel, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, routing_key=f"nobody-{uuid.uuid4().hex}", protocol=protocol)
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert "unroutable" in DeliveryAttempt.objects.get(delivery=delivery).error
+    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_a_missing_exchange_is_a_permanent_failure(alice, channel, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, exchange=f"missing-{uuid.uuid4().hex[:8]}", protocol=protocol)
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+
+
+@pytest.mark.django_db
+def test_bad_credentials_are_a_permanent_failure(alice, channel):
+    destination = _destination(alice.org, password="wrong", routing_key="x")
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "amqp://127.0.0.1:9"])
+def test_a_broker_that_is_down_is_retried_then_dead_lettered(alice, url):
+    protocol = "amqp" if url.startswith("amqp") else "http"
+    destination = _destination(
+        alice.org, url=url, routing_key="x", protocol=protocol, retry_intervals=[0], retry_max_attempts=1
+    )
+    event = make_event(alice.org, {"type": "order.created"})
+    delivery = make_delivery(event, destination)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "scheduled"
+    assert "connection error" in delivery.last_error
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "dead"
+    assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
