@@ -1,0 +1,147 @@
+"""WebSocket destinations against a real server on loopback (websockets' sync server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from websockets.sync.server import serve
+
+from deliveries.engine import process_delivery
+from deliveries.models import DeadLetter, DeliveryAttempt
+from destinations.providers import get_provider
+from hookstream import crypto
+from tests.factories import make_delivery, make_destination, make_event
+
+
+class Server:
+    def __init__(self, *, ack=None, process_request=None):
+        self.frames: list[dict] = []
+        self.headers: list[dict] = []
+        self.ack = ack  # None: never answer; otherwise the reply text
+        self._server = serve(self._handler, "127.0.0.1", 0, process_request=process_request)
+        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/feed"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _handler(self, conn):
+        self.headers.append({k.lower(): v for k, v in conn.request.headers.raw_items()})
+        for text in conn:
+            self.frames.append(json.loads(text))
+            if self.ack is not None:
+                conn.send(self.ack)
+
+    def close(self):
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def servers():
+    started = []
+
+    def start(**kwargs):
+        server = Server(**kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def _destination(org, url, **config):
+    fields = {k: config.pop(k) for k in ("retry_intervals", "retry_max_attempts", "timeout_ms") if k in config}
+    provider = get_provider("websocket")
+    cleaned = provider.validate_config({"channel_name": "orders.eu", **config}, url=url)
+    return make_destination(
+        org,
+        type="websocket",
+        url=url,
+        provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()),
+        **fields,
+    )
+
+
+def _deliver(org, destination, payload=None):
+    event = make_event(org, payload or {"type": "order.created", "amount": 42})
+    delivery = make_delivery(event, destination)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    return event, delivery
+
+
+@pytest.mark.django_db
+def test_it_sends_the_event_frame_with_the_configured_headers(alice, servers):
+    server = servers()
+    destination = _destination(alice.org, server.url, headers={"X-Tenant": "alice"})
+    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 3})
+
+    assert delivery.status == "succeeded"
+    for _ in range(100):
+        if server.frames:
+            break
+        threading.Event().wait(0.02)
+    assert server.frames == [
+        {
+            "type": "event.delivered",
+            "channel": "orders.eu",
+            "data": {
+                "event_id": event.id,
+                "destination_id": str(destination.pk),
+                "payload": {"type": "order.created", "amount": 3},
+            },
+        }
+    ]
+    assert server.headers[0]["x-tenant"] == "alice"
+    assert server.headers[0]["x-hookstream-event-id"] == event.id
+
+
+@pytest.mark.django_db
+def test_require_ack_succeeds_on_an_ack(alice, servers):
+    server = servers(ack=json.dumps({"type": "ack"}))
+    destination = _destination(alice.org, server.url, require_ack=True, timeout_ms=2000)
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "succeeded"
+    assert len(server.frames) == 1
+
+
+@pytest.mark.django_db
+def test_require_ack_without_an_ack_is_retryable(alice, servers):
+    server = servers()
+    destination = _destination(alice.org, server.url, require_ack=True, timeout_ms=300, retry_intervals=[60])
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "scheduled"
+    assert "no ack" in DeliveryAttempt.objects.get(delivery=delivery).error
+
+
+@pytest.mark.django_db
+def test_a_refused_handshake_is_recorded_with_its_status(alice, servers):
+    server = servers(process_request=lambda conn, req: conn.respond(403, "no\n"))
+    destination = _destination(alice.org, server.url)
+    _event, delivery = _deliver(alice.org, destination)
+
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.response_status == 403
+    assert "handshake refused" in attempt.error
+    assert delivery.status == "dead"
+    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+
+
+@pytest.mark.django_db
+def test_a_server_that_is_down_is_retried_then_dead_lettered(alice):
+    destination = _destination(
+        alice.org, "ws://127.0.0.1:9/feed", timeout_ms=1000, retry_intervals=[0], retry_max_attempts=1
+    )
+    event = make_event(alice.org, {"type": "order.created"})
+    delivery = make_delivery(event, destination)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "scheduled"
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "dead"
+    assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
