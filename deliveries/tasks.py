@@ -25,3 +25,6 @@ def replay_run(job_id: str) -> None:
     from deliveries.services import replay_job_run
 
     replay_job_run(job_id=job_id)
+
+
+from deliveries.retention import purge_old_events  # noqa: E402, F401  (registers the beat task)

@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HOOKSTREAM_BEAT_INTERVAL_SECONDS,
         "options": {"expires": max(HOOKSTREAM_BEAT_INTERVAL_SECONDS * 5, 5)},
     },
+    # Retention: hourly, deletes events older than HOOKSTREAM_RETENTION_DAYS (0 = off).
+    "deliveries-purge-old-events": {"task": "deliveries.purge_old_events", "schedule": 3600.0},
 }
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
 # production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.

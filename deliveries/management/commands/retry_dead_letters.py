@@ -1,0 +1,37 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from deliveries.models import DeadLetter
+from deliveries.services import RetryRefused, delivery_retry
+from hookstream.ops import destination_lookup, parse_when, progress
+
+
+class Command(BaseCommand):
+    help = "Retry a destination's dead letters now, optionally only those dead-lettered in a time range."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--destination", required=True, help="Destination id or slug.")
+        parser.add_argument("--org", help="Organization slug or id.")
+        parser.add_argument("--since", help="ISO 8601 date-time: only dead letters created at or after it.")
+        parser.add_argument("--until", help="ISO 8601 date-time: only dead letters created at or before it.")
+
+    def handle(self, *args, destination, org=None, since=None, until=None, **options):
+        dest = destination_lookup(destination, org)
+        since_at, until_at = parse_when(since, "--since"), parse_when(until, "--until")
+        if since_at and until_at and since_at > until_at:
+            raise CommandError("--since must be before --until.")
+        rows = DeadLetter.objects.filter(destination=dest).select_related("delivery", "delivery__destination")
+        if since_at:
+            rows = rows.filter(created_at__gte=since_at)
+        if until_at:
+            rows = rows.filter(created_at__lte=until_at)
+        rows = list(rows.order_by("created_at", "id"))
+        retried = refused = 0
+        for index, dead_letter in enumerate(rows, 1):
+            try:
+                delivery_retry(delivery=dead_letter.delivery)
+                retried += 1
+            except RetryRefused as exc:
+                refused += 1
+                self.stderr.write(f"\n{dead_letter.delivery_id}: {exc}")
+            progress(index, len(rows), "retrying", self.stderr)
+        self.stdout.write(f"Retried {retried} dead letter(s) of {dest.pk}; {refused} refused.")

@@ -1,0 +1,164 @@
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+from django.utils import timezone
+
+from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
+from deliveries.retention import purge_old_events
+from destinations.models import CircuitState, CircuitStateValue
+from hookstream.models import APIKey, hash_key
+from intake.models import Event
+from tests.factories import make_delivery, make_destination, make_event
+
+
+def run(*args, **kwargs):
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err, **kwargs)
+    return out.getvalue(), err.getvalue()
+
+
+def test_create_api_key_prints_key_once(alice):
+    out, _ = run("create_api_key", "--org", "alice", "--name", "ops")
+    raw = out.strip()
+    key = APIKey.objects.get(name="ops")
+    assert key.organization == alice.org and key.key_hash == hash_key(raw)
+
+
+def test_create_api_key_unknown_org(db):
+    with pytest.raises(CommandError, match="No organization"):
+        run("create_api_key", "--org", "nope", "--name", "x")
+
+
+def test_reset_circuit(alice):
+    dest = make_destination(alice.org)
+    CircuitState.objects.filter(destination=dest).update(state=CircuitStateValue.OPEN, failure_count=9)
+    event = make_event(alice.org)
+    held = make_delivery(event, dest, status=DeliveryStatus.HELD)
+    out, _ = run("reset_circuit", dest.slug, "--org", "alice")
+    assert "closed" in out
+    assert CircuitState.objects.get(destination=dest).state == CircuitStateValue.CLOSED
+    held.refresh_from_db()
+    assert held.status == DeliveryStatus.PENDING
+
+
+def test_reset_circuit_unknown(db):
+    with pytest.raises(CommandError, match="No destination"):
+        run("reset_circuit", "dst_missing")
+
+
+def _dead(org, dest, created_at=None):
+    event = make_event(org)
+    delivery = make_delivery(event, dest, status=DeliveryStatus.DEAD)
+    return DeadLetter.objects.create(
+        organization=org,
+        delivery=delivery,
+        destination=dest,
+        event=event,
+        reason="max_attempts",
+        created_at=created_at or timezone.now(),
+    )
+
+
+def test_retry_dead_letters_range(alice):
+    dest = make_destination(alice.org)
+    old = _dead(alice.org, dest, timezone.now() - timedelta(days=3))
+    new = _dead(alice.org, dest)
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+    out, err = run("retry_dead_letters", "--destination", dest.pk, "--since", since)
+    assert "Retried 1" in out and "1/1" in err
+    assert Delivery.objects.get(pk=new.delivery_id).status == DeliveryStatus.PENDING
+    assert Delivery.objects.get(pk=old.delivery_id).status == DeliveryStatus.DEAD
+    assert DeadLetter.objects.filter(pk=old.pk).exists() and not DeadLetter.objects.filter(pk=new.pk).exists()
+
+
+def test_retry_dead_letters_bad_date(alice):
+    dest = make_destination(alice.org)
+    with pytest.raises(CommandError, match="ISO 8601"):
+        run("retry_dead_letters", "--destination", dest.pk, "--since", "yesterday")
+
+
+def test_send_test_event(alice):
+    dest = make_destination(alice.org)
+    out, _ = run("send_test_event", dest.pk)
+    delivery = Delivery.objects.get(destination=dest)
+    assert delivery.pk in out and delivery.event.payload["type"] == "hookstream.test"
+
+
+def test_send_test_event_unknown(db):
+    with pytest.raises(CommandError):
+        run("send_test_event", "nope")
+
+
+def _aged_delivery(org, dest, days):
+    event = make_event(org, received_at=timezone.now() - timedelta(days=days))
+    delivery = make_delivery(event, dest, status=DeliveryStatus.SUCCEEDED)
+    DeliveryAttempt.objects.create(
+        organization=org, delivery=delivery, event=event, destination=dest, attempt_number=1, status="succeeded"
+    )
+    return event
+
+
+def test_purge_events(alice):
+    dest = make_destination(alice.org)
+    old = [_aged_delivery(alice.org, dest, 40) for _ in range(3)]
+    recent = _aged_delivery(alice.org, dest, 2)
+    out, err = run("purge_events", "--older-than", "30d", "--batch-size", "2")
+    assert "Deleted 3 event(s), 3 deliveries and 3 attempt(s)" in out
+    assert "3/3" in err
+    assert not Event.objects.filter(pk__in=[e.pk for e in old]).exists()
+    assert Event.objects.filter(pk=recent.pk).exists()
+    assert Delivery.objects.count() == 1 and DeliveryAttempt.objects.count() == 1
+    run("purge_events", "--older-than", "24h")
+    assert not Event.objects.filter(pk=recent.pk).exists()
+
+
+@pytest.mark.parametrize("value", ["30", "0d", "3w", "abc"])
+def test_purge_events_bad_age(db, value):
+    with pytest.raises(CommandError, match="older-than"):
+        run("purge_events", "--older-than", value)
+
+
+def test_purge_task_follows_setting(alice):
+    dest = make_destination(alice.org)
+    event = _aged_delivery(alice.org, dest, 10)
+    with override_settings(HOOKSTREAM_RETENTION_DAYS=0):
+        assert purge_old_events() is None
+    assert Event.objects.filter(pk=event.pk).exists()
+    with override_settings(HOOKSTREAM_RETENTION_DAYS=7):
+        assert purge_old_events()["events"] == 1
+    assert not Event.objects.filter(pk=event.pk).exists()
+
+
+def test_delivery_status_table(alice, bob):
+    dest = make_destination(alice.org, slug="orders")
+    CircuitState.objects.filter(destination=dest).update(state=CircuitStateValue.OPEN)
+    for status in ["pending", "pending", "held", "dead", "scheduled"]:
+        make_delivery(make_event(alice.org), dest, status=status)
+    make_destination(bob.org, slug="other")
+    out, _ = run("delivery_status", "--org", "alice")
+    line = next(line for line in out.splitlines() if "orders" in line)
+    assert line.split()[3:] == ["2", "1", "1", "1", "open"]
+    assert "other" not in out
+
+
+def test_delivery_status_bad_org(db):
+    with pytest.raises(CommandError):
+        run("delivery_status", "--org", "nope")
+
+
+def test_help_exists():
+    from django.core.management import load_command_class
+
+    for app, name in [
+        ("hookstream", "create_api_key"),
+        ("destinations", "reset_circuit"),
+        ("deliveries", "retry_dead_letters"),
+        ("deliveries", "send_test_event"),
+        ("deliveries", "purge_events"),
+        ("deliveries", "delivery_status"),
+    ]:
+        assert load_command_class(app, name).help
