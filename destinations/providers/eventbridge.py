@@ -1,6 +1,20 @@
-"""AWS EventBridge destinations."""
+"""AWS EventBridge destinations (spec §4).
 
-from destinations.providers.base import ConfigField, Provider, register
+PutEvents with one entry: ``Source``, ``DetailType``, ``Detail`` = the body as a JSON string
+(a body that is not a JSON object is wrapped as ``{"body": …}``) and ``EventBusName`` =
+``event_bus_arn``. HTTP 200 with ``FailedEntryCount > 0`` is a failure: ``InternalFailure``
+and ``ThrottlingException`` are retryable, any other entry error permanent. An entry over
+``max_entry_bytes`` is a permanent failure.
+"""
+
+from __future__ import annotations
+
+import json
+
+from destinations.providers import aws
+from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
+
+RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
 
 
 @register
@@ -17,3 +31,75 @@ class EventBridgeProvider(Provider):
         ConfigField("endpoint_url"),
         ConfigField("max_entry_bytes", kind=int, default=1024 * 1024),
     )
+
+    @classmethod
+    def clean(cls, config, *, url=""):
+        if config.get("max_entry_bytes", 1) < 1:
+            raise ConfigError({"provider_config.max_entry_bytes": ["Must be at least 1."]})
+        return config
+
+    def send(self, destination, message: OutboundMessage) -> Outcome:
+        config = destination.provider_config or {}
+        bus = config.get("event_bus_arn") or "default"
+        entry = {
+            "Source": config.get("source") or "hookstream",
+            "DetailType": config.get("detail_type") or "hookstream.event",
+            "Detail": detail(message),
+            "EventBusName": bus,
+            "Resources": [],
+        }
+        size = entry_size(entry)
+        base = {"request_url": bus, "request_method": "PutEvents", "request_body_size": size}
+        limit = int(config.get("max_entry_bytes") or 1024 * 1024)
+        if size > limit:
+            return Outcome.permanent(f"entry of {size} bytes exceeds max_entry_bytes ({limit})", **base)
+        try:
+            events = aws.client("events", config, destination.timeout_ms)
+            response = events.put_events(Entries=[entry])
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return aws.classify(exc, base, destination.timeout_ms)
+        return classify_put_events(response, base)
+
+
+def detail(message: OutboundMessage) -> str:
+    """``Detail``: the body's JSON object as a string; anything else wrapped as {"body": …}."""
+    payload = message.payload
+    if payload is None:
+        try:
+            payload = json.loads(message.body or b"")
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+    if not isinstance(payload, dict):
+        if payload is not None:
+            value = payload
+        else:
+            value = (message.body or b"").decode("utf-8", errors="replace")
+        payload = {"body": value}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_size(entry: dict) -> int:
+    """The entry size as EventBridge counts it (UTF-8 bytes of its string fields)."""
+    size = 0
+    for name in ("Source", "DetailType", "Detail", "EventBusName"):
+        size += len(str(entry.get(name) or "").encode())
+    for resource in entry.get("Resources") or []:
+        size += len(resource.encode())
+    return size
+
+
+def classify_put_events(response: dict, base: dict) -> Outcome:
+    """A PutEvents answer: FailedEntryCount > 0 is a failure, classified by its ErrorCode."""
+    status = aws.status_of(response)
+    entries = response.get("Entries") or []
+    first = entries[0] if entries else {}
+    fields = {**base, "response_status": status}
+    if int(response.get("FailedEntryCount") or 0) > 0 or first.get("ErrorCode"):
+        code = str(first.get("ErrorCode") or "UnknownError")
+        text = str(first.get("ErrorMessage") or "")
+        error = f"PutEvents entry failed: {code}" + (f": {text}" if text else "")
+        fields["response_body"] = f"FailedEntryCount={response.get('FailedEntryCount')} ErrorCode={code}"
+        if code in RETRYABLE_ENTRY_ERRORS:
+            return Outcome.retry(error, **fields)
+        return Outcome.permanent(error, **fields)
+    return Outcome.success(response_body=f"EventId={first.get('EventId', '')}", **fields)

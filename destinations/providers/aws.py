@@ -1,0 +1,165 @@
+"""Shared pieces of the AWS destinations (sqs, s3, eventbridge).
+
+* :func:`client` — one boto3 client per (service, region, endpoint, access key id, secret,
+  session token, time-out), created once and reused across deliveries (boto3 clients are
+  thread-safe; creating them is not cheap). Connect/read time-outs come from the
+  destination's ``timeout_ms``; botocore's own retries are off because the engine retries.
+* :func:`classify` — a botocore exception as an :class:`Outcome` (retryable or permanent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from destinations.providers.base import Outcome
+
+_clients: dict[tuple, object] = {}
+_lock = threading.Lock()
+
+# Error codes retrying cannot fix: a missing resource, bad credentials, a refused request.
+PERMANENT_CODES = {
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NonExistentQueue",
+    "AWS.SimpleQueueService.QueueDeletedRecently",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "ResourceNotFoundException",
+    "ValidationException",
+    "ValidationError",
+    "InvalidParameterValue",
+    "InvalidParameterValueException",
+    "InvalidMessageContents",
+    "AWS.SimpleQueueService.InvalidMessageContents",
+    "MissingParameter",
+    "UnsupportedOperation",
+    "AWS.SimpleQueueService.UnsupportedOperation",
+    "InvalidBucketName",
+    "EntityTooLarge",
+    "KMSAccessDeniedException",
+    "KMS.AccessDeniedException",
+}
+# Codes worth retrying even though the HTTP status is 4xx.
+RETRYABLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+    "AWS.SimpleQueueService.ServiceUnavailable",
+    "KMSThrottlingException",
+    "KMS.ThrottlingException",
+}
+
+
+def client(service: str, config: dict, timeout_ms: int | None):
+    """The cached boto3 client for ``service`` with the destination's credentials."""
+    region = config.get("region") or None
+    endpoint = config.get("endpoint_url") or None
+    key_id = config.get("access_key_id") or None
+    secret = config.get("secret_access_key") or None
+    token = config.get("session_token") or None
+    # The secret is part of the key (hashed) so a rotated secret gets a fresh client.
+    fingerprint = hashlib.sha256(f"{secret}\0{token}".encode()).hexdigest()
+    timeout = max(int(timeout_ms or 30000), 1) / 1000.0
+    cache_key = (service, region, endpoint, key_id, fingerprint, timeout)
+    with _lock:
+        cached = _clients.get(cache_key)
+        if cached is not None:
+            return cached
+        botocore_config = Config(
+            connect_timeout=min(timeout, 10.0),
+            read_timeout=timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=50,
+            s3={"addressing_style": "path"} if endpoint else None,
+        )
+        created = boto3.session.Session().client(
+            service,
+            region_name=region,
+            endpoint_url=endpoint,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            config=botocore_config,
+        )
+        _clients[cache_key] = created
+        return created
+
+
+def clear_clients() -> None:
+    """Forget every cached client (tests)."""
+    with _lock:
+        _clients.clear()
+
+
+def error_code(exc: ClientError) -> str:
+    return str((exc.response or {}).get("Error", {}).get("Code") or "")
+
+
+def classify(exc: Exception, base: dict, timeout_ms: int | None = None) -> Outcome:
+    """A failed AWS call as an Outcome: permanent for errors retrying cannot fix."""
+    if isinstance(exc, ClientError):
+        response = exc.response or {}
+        code = error_code(exc)
+        message = str(response.get("Error", {}).get("Message") or "")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        error = f"{code or 'error'}: {message}".strip().rstrip(":") if message else (code or str(exc))
+        fields = {**base, "response_status": status, "response_body": f"{code}: {message}"[:2000]}
+        if code in RETRYABLE_CODES or "Throttl" in code:
+            return Outcome.retry(error, **fields)
+        if code in PERMANENT_CODES:
+            return Outcome.permanent(error, **fields)
+        if status is not None and (status >= 500 or status in (408, 429)):
+            return Outcome.retry(error, **fields)
+        if status is not None and 400 <= status < 500:
+            return Outcome.permanent(error, **fields)
+        return Outcome.retry(error, **fields)
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return Outcome.retry(f"timed out after {timeout_ms} ms: {exc}", **base)
+    if isinstance(exc, EndpointConnectionError):
+        return Outcome.retry(f"connection error: {exc}", **base)
+    if isinstance(exc, ParamValidationError):
+        return Outcome.permanent(f"invalid request: {exc}", **base)
+    if isinstance(exc, BotoCoreError):
+        return Outcome.retry(f"{type(exc).__name__}: {exc}", **base)
+    return Outcome.retry(f"{type(exc).__name__}: {exc}", **base)
+
+
+def summary(response: dict, *keys: str) -> str:
+    """A short ``key=value`` text of ``response`` for the attempt row."""
+    parts = [f"{key}={response[key]}" for key in keys if response.get(key) is not None]
+    return " ".join(parts)
+
+
+def status_of(response: dict) -> int | None:
+    return (response or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
