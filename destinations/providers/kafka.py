@@ -1,6 +1,35 @@
-"""Kafka destinations through the Confluent REST Proxy v3."""
+"""Kafka destinations through the Confluent REST Proxy v3 (spec §4).
 
-from destinations.providers.base import ConfigError, ConfigField, Provider, register
+``POST {rest_url}/kafka/v3/clusters/{cluster_id}/topics/{topic}/records`` with
+``Content-Type: application/json``, Basic auth ``api_key:api_secret`` (when set) and::
+
+    {"value": {"type": "JSON", "data": <payload>},
+     "headers": [{"name": "hookstream-event-id", "value": <base64>},
+                 {"name": "hookstream-destination-id", "value": <base64>}]}
+
+A body that is not JSON is sent as ``{"type": "BINARY", "data": <base64 of the body>}`` so
+no byte is lost. Success = HTTP 200 **and** the body's ``error_code == 200``.
+
+Failures: 400/401/403/404 (unknown cluster or topic)/413/415/422 → permanent; 408, 429
+(whatever the body, even HTML) and 5xx → retryable; a 200 whose ``error_code`` is not 200 is
+retryable when the code is a throttle (429) or a server error (5xx, including five-digit
+Confluent codes such as 50002), permanent otherwise. Time-outs and connection errors are
+retryable. ``bootstrap_servers`` alone (native Kafka protocol) is not supported yet: a
+permanent failure asking for ``rest_url``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote
+
+import requests
+
+from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
+from destinations.providers.http import parse_retry_after
+
+PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 
 
 @register
@@ -20,3 +49,102 @@ class KafkaProvider(Provider):
         if not config.get("rest_url") and not config.get("bootstrap_servers"):
             raise ConfigError({"provider_config.rest_url": ["rest_url (or bootstrap_servers) is required."]})
         return config
+
+    def send(self, destination, message: OutboundMessage) -> Outcome:
+        from deliveries import http_client
+
+        config = destination.provider_config or {}
+        rest = (config.get("rest_url") or "").rstrip("/")
+        if not rest:
+            return Outcome.permanent("native Kafka (bootstrap_servers) is not supported; set rest_url (REST Proxy v3)")
+        url = (
+            f"{rest}/kafka/v3/clusters/{quote(config['cluster_id'], safe='')}"
+            f"/topics/{quote(config['topic'], safe='')}/records"
+        )
+        body = json.dumps(record(destination, message), separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        auth = None
+        if config.get("api_key"):
+            auth = (config["api_key"], config.get("api_secret") or "")
+        base = {
+            "request_url": url,
+            "request_method": "POST",
+            "request_headers": {**headers, **({"Authorization": "Basic ****"} if auth else {})},
+            "request_body_size": len(body),
+        }
+        timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
+        try:
+            response = http_client.session().post(
+                url, data=body, headers=headers, auth=auth, timeout=(min(timeout, 10.0), timeout), allow_redirects=False
+            )
+        except requests.exceptions.Timeout as exc:
+            return Outcome.retry(f"timed out: {exc}"[:500], **base)
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
+            return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            return Outcome.retry(f"connection error: {exc}"[:500], **base)
+        status = response.status_code
+        text = response.text
+        result = {
+            **base,
+            "response_status": status,
+            "response_headers": dict(response.headers),
+            "response_body": text[:4096],
+        }
+        data = _json(text)
+        detail = data.get("message") if isinstance(data, dict) else None
+        suffix = f": {detail}" if detail else ""
+        if status == 200:
+            if not isinstance(data, dict):
+                return Outcome.retry("HTTP 200 without a JSON body", **result)
+            code = data.get("error_code")
+            if code == 200:
+                return Outcome.success(**result)
+            error = f"REST Proxy error_code {code}{suffix}"
+            if _retryable_code(code):
+                return Outcome.retry(error, **result)
+            return Outcome.permanent(error, **result)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 404:
+            return Outcome.permanent(f"HTTP 404: unknown cluster or topic {config['topic']!r}{suffix}", **result)
+        if status in PERMANENT_STATUSES:
+            return Outcome.permanent(f"HTTP {status}{suffix}", **result)
+        return Outcome.retry(f"HTTP {status}{suffix}", retry_after=retry_after, **result)
+
+
+def record(destination, message: OutboundMessage) -> dict:
+    """The v3 produce request body for one event."""
+    if message.payload is not None:
+        value = {"type": "JSON", "data": message.payload}
+    else:
+        value = {"type": "BINARY", "data": base64.b64encode(message.body).decode()}
+    return {
+        "value": value,
+        "headers": [
+            {"name": "hookstream-event-id", "value": _b64(message.event_id)},
+            {"name": "hookstream-destination-id", "value": _b64(str(destination.pk))},
+        ],
+    }
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _retryable_code(code) -> bool:
+    if not isinstance(code, int) or isinstance(code, bool):
+        return True
+    while code >= 1000:  # Confluent's five-digit codes: 50002 → 500, 40403 → 404
+        code //= 100
+    return code == 429 or code == 408 or code >= 500

@@ -1,0 +1,215 @@
+"""Kafka destinations against an in-test Confluent REST Proxy v3 on loopback that checks the
+wire format strictly and can answer every documented outcome."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from deliveries.engine import process_delivery
+from deliveries.models import DeadLetter, DeliveryAttempt
+from destinations.providers import get_provider
+from hookstream import crypto
+from tests.factories import make_delivery, make_destination, make_event
+
+CLUSTER = "lkc-abc123"
+TOPIC = "orders"
+AUTH = "Basic " + base64.b64encode(b"key-1:secret-1").decode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class Proxy:
+    """A strict REST Proxy: wrong path/auth/content type/body shape is answered 4xx."""
+
+    def __init__(self):
+        self.records: list[dict] = []
+        self.script: list[tuple[int, str, bytes]] = []  # (status, content type, body) answered next
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                self._answer(*proxy.handle(self.path, self.headers, raw))
+
+            def _answer(self, status, content_type, body):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def handle(self, path, headers, raw):
+        def error(status, code, message):
+            return status, "application/json", json.dumps({"error_code": code, "message": message}).encode()
+
+        prefix = f"/kafka/v3/clusters/{CLUSTER}/topics/"
+        if not path.startswith(prefix) or not path.endswith("/records"):
+            return error(404, 404, f"bad path {path}")
+        if headers.get("Authorization") != AUTH:
+            return error(401, 401, "unauthorized")
+        if headers.get("Content-Type") != "application/json":
+            return error(415, 415, "unsupported media type")
+        topic = path[len(prefix) : -len("/records")]
+        if topic != TOPIC:
+            return error(404, 40403, "This server does not host this topic-partition.")
+        body = json.loads(raw)
+        value = body["value"]
+        assert value["type"] in ("JSON", "BINARY"), value
+        decoded = {h["name"]: base64.b64decode(h["value"], validate=True).decode() for h in body["headers"]}
+        if self.script:
+            return self.script.pop(0)
+        self.records.append({"value": value, "headers": decoded})
+        offset = len(self.records) - 1
+        answer = {
+            "error_code": 200,
+            "cluster_id": CLUSTER,
+            "topic_name": TOPIC,
+            "partition_id": 0,
+            "offset": offset,
+            "value": {"type": value["type"], "size": len(raw)},
+        }
+        return 200, "application/json", json.dumps(answer).encode()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def proxy():
+    server = Proxy()
+    yield server
+    server.close()
+
+
+def _destination(org, rest_url, **config):
+    fields = {k: config.pop(k) for k in ("retry_intervals", "retry_max_attempts") if k in config}
+    full = {"rest_url": rest_url, "cluster_id": CLUSTER, "topic": TOPIC, "api_key": "key-1", "api_secret": "secret-1"}
+    full.update(config)
+    provider = get_provider("kafka")
+    cleaned = provider.validate_config(full)
+    return make_destination(
+        org, type="kafka", url="", provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()), **fields
+    )
+
+
+def _deliver(org, destination, payload=None, **event_fields):
+    event = make_event(org, payload, **event_fields)
+    delivery = make_delivery(event, destination)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    return event, delivery
+
+
+@pytest.mark.django_db
+def test_it_produces_a_json_record_with_base64_headers(alice, proxy):
+    destination = _destination(alice.org, proxy.url)
+    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 5})
+
+    assert delivery.status == "succeeded", delivery.last_error
+    assert proxy.records == [
+        {
+            "value": {"type": "JSON", "data": {"type": "order.created", "amount": 5}},
+            "headers": {"hookstream-event-id": event.id, "hookstream-destination-id": str(destination.pk)},
+        }
+    ]
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.request_url.endswith(f"/kafka/v3/clusters/{CLUSTER}/topics/{TOPIC}/records")
+    assert "secret-1" not in json.dumps(attempt.request_headers)
+
+
+@pytest.mark.django_db
+def test_a_non_json_body_is_sent_as_binary(alice, proxy):
+    destination = _destination(alice.org, proxy.url)
+    _event, delivery = _deliver(alice.org, destination, None, body=b"\x00raw", content_type="application/octet-stream")
+
+    assert delivery.status == "succeeded"
+    assert proxy.records[0]["value"] == {"type": "BINARY", "data": base64.b64encode(b"\x00raw").decode()}
+
+
+@pytest.mark.django_db
+def test_an_unknown_topic_is_a_permanent_failure(alice, proxy):
+    destination = _destination(alice.org, proxy.url, topic="nope")
+    _event, delivery = _deliver(alice.org, destination)
+
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.response_status == 404
+    assert "unknown cluster or topic" in attempt.error
+    assert delivery.status == "dead"
+    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+
+
+@pytest.mark.django_db
+def test_bad_credentials_are_a_permanent_failure(alice, proxy):
+    destination = _destination(alice.org, proxy.url, api_secret="wrong")
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ((413, "application/json", b'{"error_code":413,"message":"too large"}'), "dead"),
+        ((415, "application/json", b'{"error_code":415,"message":"media"}'), "dead"),
+        ((422, "application/json", b'{"error_code":42206,"message":"bad"}'), "dead"),
+        ((429, "text/html", b"<html><body>Too Many Requests</body></html>"), "scheduled"),
+        ((500, "application/json", b'{"error_code":500,"message":"boom"}'), "scheduled"),
+        ((503, "text/plain", b"unavailable"), "scheduled"),
+        ((200, "application/json", b'{"error_code":50002,"message":"Kafka error"}'), "scheduled"),
+        ((200, "application/json", b'{"error_code":429,"message":"throttled"}'), "scheduled"),
+        ((200, "application/json", b'{"error_code":40002,"message":"invalid record"}'), "dead"),
+    ],
+)
+def test_every_documented_outcome(alice, proxy, answer, expected):
+    proxy.script.append(answer)
+    destination = _destination(alice.org, proxy.url, retry_intervals=[60])
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == expected
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.status == "failed" and attempt.response_status == answer[0]
+
+
+@pytest.mark.django_db
+def test_a_proxy_that_is_down_is_retried_then_dead_lettered(alice):
+    destination = _destination(alice.org, "http://127.0.0.1:9", retry_intervals=[0], retry_max_attempts=1)
+    event = make_event(alice.org, {"type": "order.created"})
+    delivery = make_delivery(event, destination)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "scheduled"
+    assert "connection error" in delivery.last_error
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "dead"
+    assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+
+
+@pytest.mark.django_db
+def test_bootstrap_servers_alone_is_a_permanent_failure(alice):
+    destination = _destination(alice.org, "", bootstrap_servers="127.0.0.1:9092")
+    _event, delivery = _deliver(alice.org, destination)
+    assert delivery.status == "dead"
+    assert "rest_url" in delivery.last_error
