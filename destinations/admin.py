@@ -1,0 +1,104 @@
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from destinations import selectors
+from destinations.models import CircuitState, Destination, DestinationStatus
+from destinations.services import circuit_reset, destination_update
+
+
+def _pretty(value) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@admin.action(description="Reset circuit (close it and release held deliveries)")
+def reset_circuit(modeladmin, request, queryset):
+    destinations = [getattr(row, "destination", row) for row in queryset]
+    for destination in destinations:
+        circuit_reset(destination=destination)
+    modeladmin.message_user(request, f"Reset {len(destinations)} circuit(s).")
+
+
+class CircuitInline(admin.StackedInline):
+    model = CircuitState
+    can_delete = False
+    extra = 0
+    readonly_fields = [f.name for f in CircuitState._meta.fields if f.name != "destination"]
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin):
+    """Secrets (provider_config, signing_config, headers) are shown masked and read-only:
+    change them through the API, which encrypts them."""
+
+    list_display = ["name", "slug", "organization", "type", "status", "circuit_state", "created_at", "deleted_at"]
+    list_filter = ["type", "status", "organization", ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "slug", "id", "url", "organization__slug"]
+    list_select_related = ["organization", "circuit"]
+    exclude = ["provider_config", "signing_config", "headers"]
+    readonly_fields = [
+        "id",
+        "organization",
+        "type",
+        "url",
+        "masked_provider_config",
+        "masked_signing_config",
+        "masked_headers",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [CircuitInline]
+    actions = [reset_circuit, "pause", "resume"]
+
+    def get_queryset(self, request):
+        return Destination.all_objects.select_related("organization", "circuit")
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Circuit")
+    def circuit_state(self, obj):
+        circuit = getattr(obj, "circuit", None)
+        return circuit.state if circuit else "closed"
+
+    @admin.display(description="Provider config (masked)")
+    def masked_provider_config(self, obj):
+        return _pretty(selectors.masked_provider_config(obj))
+
+    @admin.display(description="Signing config (masked)")
+    def masked_signing_config(self, obj):
+        return _pretty(selectors.masked_signing_config(obj))
+
+    @admin.display(description="Headers (values masked)")
+    def masked_headers(self, obj):
+        return _pretty({name: "****" for name in (obj.headers or {})})
+
+    def _set_status(self, request, queryset, status):
+        changed = 0
+        for destination in queryset.filter(deleted_at__isnull=True):
+            destination_update(destination=destination, data={"status": status})
+            changed += 1
+        self.message_user(request, f"{changed} destination(s) now {status}.")
+
+    @admin.action(description="Pause selected destinations (hold their deliveries)")
+    def pause(self, request, queryset):
+        self._set_status(request, queryset, DestinationStatus.PAUSED)
+
+    @admin.action(description="Resume selected destinations (release held deliveries)")
+    def resume(self, request, queryset):
+        self._set_status(request, queryset, DestinationStatus.ACTIVE)
+
+
+@admin.register(CircuitState)
+class CircuitStateAdmin(admin.ModelAdmin):
+    list_display = ["destination", "state", "failure_count", "opened_at", "last_failure_at", "last_success_at"]
+    list_filter = ["state"]
+    search_fields = ["destination__name", "destination__slug", "destination__id"]
+    list_select_related = ["destination"]
+    readonly_fields = [f.name for f in CircuitState._meta.fields]
+    actions = [reset_circuit]
+
+    def has_add_permission(self, request):
+        return False
