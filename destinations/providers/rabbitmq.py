@@ -173,6 +173,10 @@ def _close(connection) -> None:
         pass
 
 
+def _cached(destination):
+    return (getattr(_local, "connections", None) or {}).get(str(destination.pk))
+
+
 def _drop(destination) -> None:
     cache = getattr(_local, "connections", None) or {}
     entry = cache.pop(str(destination.pk), None)
@@ -193,7 +197,8 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
         "request_headers": _headers(destination, message),
         "request_body_size": len(message.body),
     }
-    try:
+
+    def publish() -> None:
         channel = _amqp_channel(destination, config)
         channel.basic_publish(
             exchange=exchange,
@@ -207,6 +212,17 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
             ),
             mandatory=True,
         )
+
+    reused = _cached(destination) is not None
+    try:
+        try:
+            publish()
+        except (pika_exc.AMQPConnectionError, pika_exc.ChannelWrongStateError, pika_exc.ConnectionWrongStateError):
+            if not reused:
+                raise
+            # A kept connection may have gone stale while idle: reconnect once.
+            _drop(destination)
+            publish()
     except pika_exc.UnroutableError:
         return Outcome.permanent("unroutable: no queue is bound for this routing key", **base)
     except pika_exc.NackError:

@@ -143,3 +143,32 @@ def test_a_broker_that_is_down_is_retried_then_dead_lettered(alice, url):
     delivery.refresh_from_db()
     assert delivery.status == "dead"
     assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+
+
+@pytest.mark.django_db
+def test_amqp_reconnects_once_when_the_kept_connection_went_stale(alice, channel, queue):
+    from pika.exceptions import StreamLostError
+
+    from destinations.providers import rabbitmq
+
+    destination = _destination(alice.org, url=AMQP_URL, routing_key=queue, protocol="amqp")
+    _deliver(alice.org, destination)
+    key, connection, _channel = rabbitmq._local.connections[str(destination.pk)]
+
+    class Stale:
+        is_open = True
+
+        def basic_publish(self, **kwargs):
+            raise StreamLostError("Transport indicated EOF")
+
+        def close(self):
+            pass
+
+    rabbitmq._local.connections[str(destination.pk)] = (key, Stale(), Stale())
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "succeeded", delivery.last_error
+    _read(channel, queue)
+    _read(channel, queue)
+    connection.close()
+    rabbitmq._drop(destination)
