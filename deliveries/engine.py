@@ -270,7 +270,7 @@ def _record(
         attempt_number=attempt_number,
         status=AttemptStatus.SUCCESS if outcome.ok else AttemptStatus.FAILED,
         request_url=(outcome.request_url or "")[:2048],
-        request_method=(outcome.request_method or "")[:10],
+        request_method=(outcome.request_method or "")[:32],
         request_headers=outcome.request_headers or {},
         request_body_size=outcome.request_body_size or 0,
         response_status=outcome.response_status,

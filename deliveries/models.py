@@ -103,7 +103,8 @@ class DeliveryAttempt(models.Model):
     attempt_number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.PENDING)
     request_url = models.CharField(max_length=2048, blank=True, default="")
-    request_method = models.CharField(max_length=10, blank=True, default="")
+    # An HTTP method or a provider operation name (SendMessage, PutEvents, basic.publish…).
+    request_method = models.CharField(max_length=32, blank=True, default="")
     request_headers = models.JSONField(default=dict, blank=True)
     request_body_size = models.PositiveIntegerField(default=0)
     response_status = models.PositiveIntegerField(null=True, blank=True)
