@@ -52,6 +52,8 @@ class KafkaProvider(Provider):
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
         from deliveries import http_client
+        from destinations.providers.http import _ssrf_cause
+        from hookstream.ssrf import SSRFRefused
 
         config = destination.provider_config or {}
         rest = (config.get("rest_url") or "").rstrip("/")
@@ -77,6 +79,8 @@ class KafkaProvider(Provider):
             response = http_client.session().post(
                 url, data=body, headers=headers, auth=auth, timeout=(min(timeout, 10.0), timeout), allow_redirects=False
             )
+        except SSRFRefused as exc:
+            return Outcome.permanent(f"SSRF guard: {exc}", **base)
         except requests.exceptions.Timeout as exc:
             return Outcome.retry(f"timed out: {exc}"[:500], **base)
         except (
@@ -86,6 +90,9 @@ class KafkaProvider(Provider):
         ) as exc:
             return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
         except (requests.exceptions.RequestException, OSError) as exc:
+            cause = _ssrf_cause(exc)
+            if cause is not None:
+                return Outcome.permanent(f"SSRF guard: {cause}", **base)
             return Outcome.retry(f"connection error: {exc}"[:500], **base)
         status = response.status_code
         text = response.text

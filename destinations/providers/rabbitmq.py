@@ -54,6 +54,8 @@ def _timeout(destination) -> float:
 
 def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
     from deliveries import http_client
+    from destinations.providers.http import _ssrf_cause
+    from hookstream.ssrf import SSRFRefused
 
     vhost = config.get("vhost") or "/"
     exchange = config.get("exchange") or ""
@@ -87,6 +89,8 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
             timeout=(min(timeout, 10.0), timeout),
             allow_redirects=False,
         )
+    except SSRFRefused as exc:
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
     except requests.exceptions.Timeout as exc:
         return Outcome.retry(f"timed out: {exc}"[:500], **base)
     except (
@@ -96,6 +100,9 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
     ) as exc:
         return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
     except (requests.exceptions.RequestException, OSError) as exc:
+        cause = _ssrf_cause(exc)
+        if cause is not None:
+            return Outcome.permanent(f"SSRF guard: {cause}", **base)
         return Outcome.retry(f"connection error: {exc}"[:500], **base)
     result = {
         **base,

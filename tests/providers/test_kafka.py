@@ -213,3 +213,16 @@ def test_bootstrap_servers_alone_is_a_permanent_failure(alice):
     _event, delivery = _deliver(alice.org, destination)
     assert delivery.status == "dead"
     assert "rest_url" in delivery.last_error
+
+
+@pytest.mark.django_db
+def test_the_ssrf_guard_refuses_a_private_proxy_permanently(alice, proxy):
+    from django.test import override_settings
+
+    destination = _destination(alice.org, proxy.url)
+    with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
+        _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert "SSRF guard" in delivery.last_error
+    assert proxy.records == []

@@ -172,3 +172,15 @@ def test_amqp_reconnects_once_when_the_kept_connection_went_stale(alice, channel
     _read(channel, queue)
     connection.close()
     rabbitmq._drop(destination)
+
+
+@pytest.mark.django_db
+def test_the_ssrf_guard_refuses_a_private_management_api_permanently(alice):
+    from django.test import override_settings
+
+    destination = _destination(alice.org, routing_key="x")
+    with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
+        _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert "SSRF guard" in delivery.last_error
