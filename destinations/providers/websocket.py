@@ -10,7 +10,8 @@ Each attempt opens a connection to ``url`` (``provider_config.url`` or the desti
 ``require_ack`` the server must answer ``{"type": "ack"}`` within the destination's timeout;
 otherwise the attempt is a retryable failure. A refused handshake records the HTTP status:
 4xx (other than 408/429) is permanent, anything else retryable; connection errors and
-time-outs are retryable.
+time-outs are retryable. A host refused by the SSRF guard (private networks, unless
+``HOOKSTREAM_ALLOW_PRIVATE_NETWORKS``) is a permanent failure.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class WebSocketProvider(Provider):
         }
         timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
         deadline = time.monotonic() + timeout
+        refused = _ssrf_refusal(url)
+        if refused:
+            return Outcome.permanent(refused, **base)
         try:
             ws = websocket.create_connection(
                 url, timeout=timeout, header=[f"{k}: {v}" for k, v in headers.items()], enable_multithread=False
@@ -127,6 +131,24 @@ class WebSocketProvider(Provider):
                 ws.close(timeout=1)
             except Exception:  # noqa: BLE001 - closing must not change the outcome
                 pass
+
+
+def _ssrf_refusal(url: str) -> str:
+    """The SSRF guard's refusal of ``url``'s host ("" when allowed or not resolvable: the
+    connection attempt then reports the resolution failure as retryable)."""
+    from urllib.parse import urlsplit
+
+    from hookstream.ssrf import SSRFRefused, resolve_and_check
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        resolve_and_check(parts.hostname or "", port)
+    except SSRFRefused as exc:
+        return f"SSRF guard: {exc}"
+    except (OSError, ValueError):
+        return ""
+    return ""
 
 
 def _secretish(name: str) -> bool:

@@ -168,3 +168,14 @@ def test_an_emulator_that_is_down_is_retried_then_dead_lettered(alice, monkeypat
     assert delivery.status == "dead"
     assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
     pubsub_provider.forget(destination.pk)
+
+
+@pytest.mark.django_db
+def test_an_unusable_service_account_is_a_permanent_failure(alice, monkeypatch):
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    destination = _destination(alice.org, topic_id="t", service_account_json='{"type": "service_account"}')
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert "unusable credentials" in delivery.last_error
+    assert "service_account" not in json.dumps(DeliveryAttempt.objects.get(delivery=delivery).request_headers)

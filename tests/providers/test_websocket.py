@@ -145,3 +145,27 @@ def test_a_server_that_is_down_is_retried_then_dead_lettered(alice):
     delivery.refresh_from_db()
     assert delivery.status == "dead"
     assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+
+
+@pytest.mark.django_db
+def test_a_handshake_refused_with_503_is_retryable(alice, servers):
+    server = servers(process_request=lambda conn, req: conn.respond(503, "busy\n"))
+    destination = _destination(alice.org, server.url, retry_intervals=[60])
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "scheduled"
+    assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 503
+
+
+@pytest.mark.django_db
+def test_the_ssrf_guard_refuses_a_private_server_permanently(alice, servers):
+    from django.test import override_settings
+
+    server = servers()
+    destination = _destination(alice.org, server.url)
+    with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
+        _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "dead"
+    assert "SSRF guard" in delivery.last_error
+    assert server.frames == []
