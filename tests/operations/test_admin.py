@@ -1,6 +1,7 @@
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -20,7 +21,8 @@ def su(db, client):
 
 
 def _url(model, view="changelist", *args):
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+    # Admin URLs escape primary keys ("_2…" would otherwise be read as an escape).
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=[quote(a) for a in args])
 
 
 def _action(client, model, action, pks):
