@@ -162,3 +162,14 @@ def test_help_exists():
         ("deliveries", "delivery_status"),
     ]:
         assert load_command_class(app, name).help
+
+
+def test_purge_is_on_the_beat_schedule():
+    from django.conf import settings
+
+    from hookstream.celery import app
+
+    entries = [e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()]
+    assert "deliveries.purge_old_events" in entries
+    app.loader.import_default_modules()
+    assert "deliveries.purge_old_events" in app.tasks
