@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import django_filters
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from deliveries.serializers import (
     ReplayJobSerializer,
 )
 from hookstream.api.pagination import CreatedCursorPagination
+from hookstream.api.serializers import ErrorSerializer
 from hookstream.api.viewsets import OrganizationScopedReadOnlyViewSet
 from intake.models import Event, Source
 
@@ -55,7 +56,11 @@ class DeliveryAttemptViewSet(OrganizationScopedReadOnlyViewSet):
     filterset_class = DeliveryAttemptFilter
     pagination_key = "delivery_attempts"
 
-    @extend_schema(summary="Retry the delivery of this attempt", request=None, responses={202: RetryResultSerializer})
+    @extend_schema(
+        summary="Retry the delivery of this attempt",
+        request=None,
+        responses={202: RetryResultSerializer, 409: ErrorSerializer},
+    )
     def retry(self, request, pk=None):
         attempt = self.get_object()
         delivery = selectors.delivery_for_attempt(attempt=attempt)
@@ -174,10 +179,10 @@ class DeadLetterListView(APIView):
     """``GET /v1/destinations/<id>/dead-letters``, newest first, cursor pagination."""
 
     pagination_key = "dead_letters"
+    pagination_class = CreatedCursorPagination  # documents the envelope and its parameters
 
     @extend_schema(
         summary="A destination's dead letters",
-        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
         responses={200: DeadLetterSerializer(many=True)},
     )
     def get(self, request, pk):
@@ -199,8 +204,8 @@ class DeadLetterRetryView(APIView):
         request=inline_serializer(
             "DeadLetterRetryRequest",
             fields={
-                "from": serializers.DateTimeField(required=False),
-                "to": serializers.DateTimeField(required=False),
+                "from": serializers.DateTimeField(required=False, allow_null=True),
+                "to": serializers.DateTimeField(required=False, allow_null=True),
             },
         ),
         responses={202: _JOB_RESPONSE},

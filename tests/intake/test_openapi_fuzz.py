@@ -3,32 +3,16 @@ requests to every intake operation never get a 5xx, and every answer matches wha
 document says (status codes, content type, headers, body schema)."""
 
 import pytest
-import schemathesis
-from django.core import signals
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
-from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from intake.models import Connection, Subscription, Topic
 from tests.factories import make_destination, make_event, make_source
+from tests.openapi_support import (
+    fuzz,
+    load_operations,
+    wsgi_app,  # noqa: F401  (a fixture)
+)
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
 OURS = {
     "/v1/sources",
     "/v1/sources/{id}",
@@ -46,43 +30,8 @@ OURS = {
 
 
 @pytest.fixture
-def wsgi_app(db):
-    """The WSGI app, called in-process: a request must not close the test's connection."""
-    for signal in (signals.request_started, signals.request_finished):
-        signal.disconnect(close_old_connections)
-    try:
-        yield get_wsgi_application()
-    finally:
-        for signal in (signals.request_started, signals.request_finished):
-            signal.connect(close_old_connections)
-
-
-@pytest.fixture
-def operations(wsgi_app):
-    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", wsgi_app)
-    found = [result.ok() for result in schema.get_all_operations()]
-    ours = [op for op in found if op.path in OURS]
-    assert {op.path for op in ours} == OURS
-    # Deletes last: they remove the rows the other operations work on.
-    return sorted(ours, key=lambda op: op.method.lower() == "delete")
-
-
-def _fuzz(operation, mode, path_parameters, headers, examples=20):
-    strategy = operation.as_strategy(mode, path_parameters=path_parameters or None)
-
-    @given(case=strategy)
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case):
-        response = case.call(headers=headers)
-        case.validate_response(response, headers=headers, checks=CHECKS)
-
-    run()
+def operations(wsgi_app):  # noqa: F811
+    return load_operations(wsgi_app, OURS)
 
 
 @pytest.mark.slow
@@ -108,4 +57,4 @@ def test_it_never_answers_5xx_and_always_matches_the_document(alice, operations)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             if mode == GenerationMode.NEGATIVE and operation.path.startswith("/v1/ingest"):
                 continue  # a fixed source id and a body of any bytes: nothing can be made invalid
-            _fuzz(operation, mode, ids.get(operation.path, {}), headers)
+            fuzz(operation, mode, ids.get(operation.path, {}), headers=headers, examples=20)
