@@ -16,6 +16,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -71,10 +72,29 @@ def overview(*, organization) -> dict:
     }
 
 
+def _counts(name: str, fields) -> serializers.Serializer:
+    return type(name, (serializers.Serializer,), {f: serializers.IntegerField() for f in fields})()
+
+
+class OverviewSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Start of today (server time zone).")
+    events = serializers.IntegerField()
+    deliveries = _counts("OverviewDeliveries", ["total", *DeliveryStatus.values])
+    attempts = _counts("OverviewAttempts", ["total", "succeeded", "failed"])
+    success_rate = serializers.FloatField(allow_null=True, help_text="Succeeded / finished attempts today.")
+    latency_ms = type(
+        "OverviewLatency",
+        (serializers.Serializer,),
+        {"p50": serializers.IntegerField(allow_null=True), "p95": serializers.IntegerField(allow_null=True)},
+    )()
+    dead_letters = serializers.IntegerField()
+    open_circuits = serializers.IntegerField()
+
+
 class MetricsOverviewView(APIView):
     """``GET /v1/metrics/overview``: today's numbers for the caller's organization."""
 
-    @extend_schema(summary="Today's delivery metrics", responses={200: dict})
+    @extend_schema(summary="Today's delivery metrics", responses={200: OverviewSerializer})
     def get(self, request):
         return Response(overview(organization=request._request.organization))
 
