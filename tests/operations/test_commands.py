@@ -23,9 +23,17 @@ def run(*args, **kwargs):
 
 def test_create_api_key_prints_key_once(alice):
     out, _ = run("create_api_key", "--org", "alice", "--name", "ops")
-    raw = out.strip()
+    raw = out.strip().splitlines()[-1]
     key = APIKey.objects.get(name="ops")
     assert key.organization == alice.org and key.key_hash == hash_key(raw)
+
+
+def test_create_api_key_creates_the_organization_when_asked(db):
+    out, _ = run("create_api_key", "--org", "charlie", "--create-org")
+    raw = out.strip().splitlines()[-1]
+    key = APIKey.objects.get(key_hash=hash_key(raw))
+    assert raw.startswith("hs_live_") and len(raw) == 8 + 64
+    assert key.organization.slug == "charlie"
 
 
 def test_create_api_key_unknown_org(db):
