@@ -419,3 +419,17 @@ def test_s3_key_uses_the_received_day_in_utc():
         received_at=datetime(2026, 12, 31, 23, 59, tzinfo=UTC),
     )
     assert object_key("p/", message) == "p/2026/12/31/evt_1.json"
+
+
+def test_the_test_endpoint_sends_a_sample_event_to_an_sqs_queue(alice, moto):
+    sqs = _client("sqs", moto)
+    queue_url = sqs.create_queue(QueueName="test-send")["QueueUrl"]
+    destination = _destination(alice.org, "sqs", {"queue_url": queue_url, "endpoint_url": moto})
+
+    response = alice.client().post(f"/v1/destinations/{destination.pk}/test")
+    assert response.status_code == 202, response.content
+    process_delivery(response.json()["delivery_id"])  # what the worker does with the enqueued task
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"]).get("Messages", [])
+    assert len(messages) == 1
+    assert json.loads(messages[0]["Body"])["type"] == "hookstream.test"
