@@ -63,9 +63,6 @@ class HttpProvider(Provider):
     def send(self, destination, message: OutboundMessage) -> Outcome:
         """Send one attempt. ``destination`` carries decrypted ``provider_config`` and
         ``signing_config`` (the engine decrypts them)."""
-        from deliveries import http_client
-        from hookstream.ssrf import SSRFRefused
-
         config = destination.provider_config or {}
         method = (destination.method or "POST").upper()
         url = destination.url
@@ -79,34 +76,11 @@ class HttpProvider(Provider):
             "request_headers": masked,
             "request_body_size": len(body),
         }
-        timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
-        try:
-            response = http_client.session().request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=(min(timeout, 10.0), timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except SSRFRefused as exc:
-            return Outcome.permanent(f"SSRF guard: {exc}", **base)
-        except requests.exceptions.InvalidURL as exc:
-            return Outcome.permanent(f"invalid URL: {exc}", **base)
-        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
-            return Outcome.permanent(f"invalid URL: {exc}", **base)
-        except requests.exceptions.Timeout as exc:
-            return Outcome.retry(f"timed out after {destination.timeout_ms} ms: {_short(exc)}", **base)
-        except requests.exceptions.ConnectionError as exc:
-            cause = _ssrf_cause(exc)
-            if cause is not None:
-                return Outcome.permanent(f"SSRF guard: {cause}", **base)
-            return Outcome.retry(f"connection error: {_short(exc)}", **base)
-        except OSError as exc:  # name resolution failures raised by the pinning adapter
-            return Outcome.retry(f"connection error: {exc}", **base)
-        except requests.exceptions.RequestException as exc:
-            return Outcome.retry(f"request failed: {_short(exc)}", **base)
+        response = guarded_request(
+            method, url, base=base, timeout_ms=destination.timeout_ms, data=body, headers=headers, stream=True
+        )
+        if isinstance(response, Outcome):
+            return response
 
         try:
             text = _read_body(response)
@@ -252,6 +226,42 @@ def _read_body(response) -> str:
         # A fully read response returns its connection to the pool (keep-alive).
         response.close()
     return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+
+
+def guarded_request(method: str, url: str, *, base: dict, timeout_ms: int | None, **kwargs):
+    """One request through the pooled, SSRF-pinned session of this worker thread.
+
+    Returns the response, or the failure ``Outcome`` for a request that got no answer:
+    a refused or invalid target is permanent; a time-out or connection error is retried.
+    Shared by every provider that speaks HTTP (http, kafka, rabbitmq).
+    """
+    from deliveries import http_client
+    from hookstream.ssrf import SSRFRefused
+
+    timeout = max(timeout_ms or 30000, 1) / 1000.0
+    try:
+        return http_client.session().request(
+            method, url, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, **kwargs
+        )
+    except SSRFRefused as exc:
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    ) as exc:
+        return Outcome.permanent(f"invalid URL: {_short(exc)}", **base)
+    except requests.exceptions.Timeout as exc:
+        return Outcome.retry(f"timed out after {timeout_ms} ms: {_short(exc)}", **base)
+    except requests.exceptions.ConnectionError as exc:
+        cause = _ssrf_cause(exc)
+        if cause is not None:
+            return Outcome.permanent(f"SSRF guard: {cause}", **base)
+        return Outcome.retry(f"connection error: {_short(exc)}", **base)
+    except OSError as exc:  # name resolution failures raised by the pinning adapter
+        return Outcome.retry(f"connection error: {_short(exc)}", **base)
+    except requests.exceptions.RequestException as exc:
+        return Outcome.retry(f"request failed: {_short(exc)}", **base)
 
 
 def _ssrf_cause(exc: BaseException) -> BaseException | None:

@@ -24,10 +24,8 @@ import base64
 import json
 from urllib.parse import quote
 
-import requests
-
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-from destinations.providers.http import parse_retry_after
+from destinations.providers.http import guarded_request, parse_retry_after
 
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 
@@ -51,10 +49,6 @@ class KafkaProvider(Provider):
         return config
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
-        from deliveries import http_client
-        from destinations.providers.http import _ssrf_cause
-        from hookstream.ssrf import SSRFRefused
-
         config = destination.provider_config or {}
         rest = (config.get("rest_url") or "").rstrip("/")
         if not rest:
@@ -74,26 +68,11 @@ class KafkaProvider(Provider):
             "request_headers": {**headers, **({"Authorization": "Basic ****"} if auth else {})},
             "request_body_size": len(body),
         }
-        timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
-        try:
-            response = http_client.session().post(
-                url, data=body, headers=headers, auth=auth, timeout=(min(timeout, 10.0), timeout), allow_redirects=False
-            )
-        except SSRFRefused as exc:
-            return Outcome.permanent(f"SSRF guard: {exc}", **base)
-        except requests.exceptions.Timeout as exc:
-            return Outcome.retry(f"timed out: {exc}"[:500], **base)
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-        ) as exc:
-            return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
-        except (requests.exceptions.RequestException, OSError) as exc:
-            cause = _ssrf_cause(exc)
-            if cause is not None:
-                return Outcome.permanent(f"SSRF guard: {cause}", **base)
-            return Outcome.retry(f"connection error: {exc}"[:500], **base)
+        response = guarded_request(
+            "POST", url, base=base, timeout_ms=destination.timeout_ms, data=body, headers=headers, auth=auth
+        )
+        if isinstance(response, Outcome):
+            return response
         status = response.status_code
         text = response.text
         result = {

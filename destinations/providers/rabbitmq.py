@@ -17,8 +17,6 @@ import json
 import threading
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
 
 _local = threading.local()
@@ -53,9 +51,7 @@ def _timeout(destination) -> float:
 
 
 def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
-    from deliveries import http_client
-    from destinations.providers.http import _ssrf_cause
-    from hookstream.ssrf import SSRFRefused
+    from destinations.providers.http import guarded_request
 
     vhost = config.get("vhost") or "/"
     exchange = config.get("exchange") or ""
@@ -79,31 +75,17 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
         "request_headers": {"Content-Type": "application/json", "Authorization": "Basic ****"},
         "request_body_size": len(data),
     }
-    timeout = _timeout(destination)
-    try:
-        response = http_client.session().post(
-            url,
-            data=data,
-            headers={"Content-Type": "application/json"},
-            auth=(config.get("username") or "", config.get("password") or ""),
-            timeout=(min(timeout, 10.0), timeout),
-            allow_redirects=False,
-        )
-    except SSRFRefused as exc:
-        return Outcome.permanent(f"SSRF guard: {exc}", **base)
-    except requests.exceptions.Timeout as exc:
-        return Outcome.retry(f"timed out: {exc}"[:500], **base)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-    ) as exc:
-        return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
-    except (requests.exceptions.RequestException, OSError) as exc:
-        cause = _ssrf_cause(exc)
-        if cause is not None:
-            return Outcome.permanent(f"SSRF guard: {cause}", **base)
-        return Outcome.retry(f"connection error: {exc}"[:500], **base)
+    response = guarded_request(
+        "POST",
+        url,
+        base=base,
+        timeout_ms=destination.timeout_ms,
+        data=data,
+        headers={"Content-Type": "application/json"},
+        auth=(config.get("username") or "", config.get("password") or ""),
+    )
+    if isinstance(response, Outcome):
+        return response
     result = {
         **base,
         "response_status": response.status_code,
