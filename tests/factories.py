@@ -47,3 +47,44 @@ def make_event(org, payload=None, *, source=None, body: bytes | None = None, **f
 
 def make_delivery(event, destination, **fields) -> Delivery:
     return Delivery.objects.create(organization=event.organization, event=event, destination=destination, **fields)
+
+
+def make_one_of_everything(org) -> dict:
+    """One row of every org-owned resource that has an API route, keyed by kind."""
+    from deliveries.models import DeadLetter, DeliveryAttempt, ReplayJob
+    from hookstream import services
+    from intake.models import Connection, Subscription, Topic
+
+    source = make_source(org)
+    destination = make_destination(org, url="https://hooks.example.com/in")
+    connection = Connection.objects.create(organization=org, source=source, destination=destination)
+    topic = Topic.objects.create(organization=org, name="Orders", slug="orders")
+    subscription = Subscription.objects.create(organization=org, topic=topic, destination=destination)
+    event = make_event(org, source=source)
+    delivery = make_delivery(event, destination, status="failed", attempt_count=1)
+    attempt = DeliveryAttempt.objects.create(
+        organization=org,
+        delivery=delivery,
+        event=event,
+        destination=destination,
+        connection=connection,
+        attempt_number=1,
+        status="failed",
+        response_status=500,
+    )
+    DeadLetter.objects.create(
+        organization=org, delivery=delivery, destination=destination, event=event, reason="retries_exhausted"
+    )
+    replay_job = ReplayJob.objects.create(organization=org, destination=destination, source=source)
+    api_key, _ = services.api_key_create(organization=org, name="spare key")
+    return {
+        "api_key": api_key,
+        "destination": destination,
+        "source": source,
+        "connection": connection,
+        "topic": topic,
+        "subscription": subscription,
+        "event": event,
+        "attempt": attempt,
+        "replay_job": replay_job,
+    }

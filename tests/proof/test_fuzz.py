@@ -7,10 +7,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from schemathesis import GenerationMode
 
-from deliveries.models import DeadLetter, DeliveryAttempt, ReplayJob
-from hookstream import services
-from intake.models import Connection, Subscription, Topic
-from tests.factories import make_delivery, make_destination, make_event, make_source
+from tests.factories import make_one_of_everything
 from tests.openapi_support import (
     fuzz,
     load_operations,
@@ -52,37 +49,17 @@ def session(alice) -> dict:
 @pytest.fixture
 def ids(alice) -> dict[str, dict[str, str]]:
     """The path parameters of each templated path: alice's own rows."""
-    org = alice.org
-    source = make_source(org)
-    destination = make_destination(org, url="https://hooks.example.com/in")
-    connection = Connection.objects.create(organization=org, source=source, destination=destination)
-    topic = Topic.objects.create(organization=org, name="Orders", slug="orders")
-    subscription = Subscription.objects.create(organization=org, topic=topic, destination=destination)
-    event = make_event(org, source=source)
-    delivery = make_delivery(event, destination, status="failed", attempt_count=1)
-    attempt = DeliveryAttempt.objects.create(
-        organization=org,
-        delivery=delivery,
-        event=event,
-        destination=destination,
-        attempt_number=1,
-        status="failed",
-        response_status=500,
-    )
-    DeadLetter.objects.create(
-        organization=org, delivery=delivery, destination=destination, event=event, reason="retries_exhausted"
-    )
-    replay_job = ReplayJob.objects.create(organization=org, destination=destination, source=source)
-    spare_key, _ = services.api_key_create(organization=org, name="to revoke")
+    rows = make_one_of_everything(alice.org)
+    source, subscription = rows["source"], rows["subscription"]
     by_prefix = {
-        "/v1/auth/api-keys/": spare_key.pk,
-        "/v1/destinations/": destination.pk,
+        "/v1/auth/api-keys/": rows["api_key"].pk,
+        "/v1/destinations/": rows["destination"].pk,
         "/v1/sources/": source.pk,
-        "/v1/connections/": connection.pk,
-        "/v1/topics/": topic.pk,
-        "/v1/events/": event.pk,
-        "/v1/delivery-attempts/": attempt.pk,
-        "/v1/replay/": replay_job.pk,
+        "/v1/connections/": rows["connection"].pk,
+        "/v1/topics/": rows["topic"].pk,
+        "/v1/events/": rows["event"].pk,
+        "/v1/delivery-attempts/": rows["attempt"].pk,
+        "/v1/replay/": rows["replay_job"].pk,
     }
     found = {}
     for _, path in OPERATIONS:

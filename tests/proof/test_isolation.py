@@ -12,10 +12,7 @@ from django.apps import apps
 from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from deliveries.models import DeadLetter, DeliveryAttempt, ReplayJob
-from hookstream import services
-from intake.models import Connection, Subscription, Topic
-from tests.factories import make_delivery, make_destination, make_event, make_source
+from tests.factories import make_one_of_everything
 
 # Routes under v1/ that are not authenticated by an organization's credentials.
 PUBLIC = {"/v1/ingest/{source_id}"}
@@ -107,41 +104,10 @@ def test_every_id_route_is_mapped():
 
 @pytest.fixture
 def alice_objects(alice) -> dict:
-    org = alice.org
-    source = make_source(org)
-    destination = make_destination(org, url="https://alice.example.com/in")
-    connection = Connection.objects.create(organization=org, source=source, destination=destination)
-    topic = Topic.objects.create(organization=org, name="Orders", slug="orders")
-    subscription = Subscription.objects.create(organization=org, topic=topic, destination=destination)
-    event = make_event(org, source=source)
-    delivery = make_delivery(event, destination, status="failed", attempt_count=1)
-    attempt = DeliveryAttempt.objects.create(
-        organization=org,
-        delivery=delivery,
-        event=event,
-        destination=destination,
-        connection=connection,
-        attempt_number=1,
-        status="failed",
-        response_status=500,
-    )
-    DeadLetter.objects.create(
-        organization=org, delivery=delivery, destination=destination, event=event, reason="retries_exhausted"
-    )
-    replay_job = ReplayJob.objects.create(organization=org, destination=destination, source=source)
-    api_key, _ = services.api_key_create(organization=org, name="alice spare")
-    return {
-        "api_key": api_key.pk,
-        "destination": destination.pk,
-        "source": source.pk,
-        "connection": connection.pk,
-        "topic": topic.pk,
-        "topic_slug": topic.slug,
-        "subscription": subscription.pk,
-        "event": event.pk,
-        "attempt": attempt.pk,
-        "replay_job": replay_job.pk,
-    }
+    rows = make_one_of_everything(alice.org)
+    ids = {kind: row.pk for kind, row in rows.items()}
+    ids["topic_slug"] = rows["topic"].slug
+    return ids
 
 
 def snapshot(org) -> dict:
