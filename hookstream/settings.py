@@ -267,6 +267,8 @@ HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS"
 # --- Operations -----------------------------------------------------------------------
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")
 HOOKSTREAM_RETENTION_DAYS = env_int("HOOKSTREAM_RETENTION_DAYS", 30, minimum=0)
+# Adds POST /bench/noop, the baseline of bench/ingest_throughput.py (never on in production).
+HOOKSTREAM_BENCH_NOOP = env_bool("HOOKSTREAM_BENCH_NOOP", False)
 
 LOGGING = {
     "version": 1,

@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from hookstream import metrics
+from hookstream import bench_views, metrics
 
 urlpatterns = [
+    *bench_views.urlpatterns,  # empty unless HOOKSTREAM_BENCH_NOOP is on
     # JSON, as the name says (the generic view would answer YAML by default).
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
