@@ -1,7 +1,11 @@
 import json
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from rest_framework.exceptions import ValidationError
 
 from destinations import selectors
 from destinations.models import CircuitState, Destination, DestinationStatus
@@ -18,6 +22,21 @@ def reset_circuit(modeladmin, request, queryset):
     for destination in destinations:
         circuit_reset(destination=destination)
     modeladmin.message_user(request, f"Reset {len(destinations)} circuit(s).")
+
+
+class ReplayRangeForm(forms.Form):
+    """The time range (and pace) of an admin replay; the limits are the replay API's."""
+
+    range_from = forms.DateTimeField(label="From", help_text="Events received at or after (YYYY-MM-DD HH:MM, UTC).")
+    range_to = forms.DateTimeField(label="To", help_text="Events received at or before.")
+    rate_limit = forms.IntegerField(label="Events per second", initial=10, min_value=1, max_value=100)
+    max_events = forms.IntegerField(label="At most", initial=1000, min_value=1, max_value=10000)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("range_from") and data.get("range_to") and data["range_from"] > data["range_to"]:
+            raise forms.ValidationError("“From” must be before “To”.")
+        return data
 
 
 class CircuitInline(admin.StackedInline):
@@ -50,7 +69,7 @@ class DestinationAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [CircuitInline]
-    actions = [reset_circuit, "pause", "resume"]
+    actions = [reset_circuit, "pause", "resume", "replay_range"]
 
     def get_queryset(self, request):
         return Destination.all_objects.select_related("organization", "circuit")
@@ -89,6 +108,38 @@ class DestinationAdmin(admin.ModelAdmin):
     @admin.action(description="Resume selected destinations (release held deliveries)")
     def resume(self, request, queryset):
         self._set_status(request, queryset, DestinationStatus.ACTIVE)
+
+    @admin.action(description="Replay events of a time range to selected destinations…")
+    def replay_range(self, request, queryset):
+        """Ask for a time range, then start one replay job per destination (paced, resumable)."""
+        from deliveries.services import replay_job_create
+
+        destinations = list(queryset.filter(deleted_at__isnull=True))
+        form = ReplayRangeForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            started = []
+            for destination in destinations:
+                try:
+                    job = replay_job_create(
+                        organization=destination.organization, destination=destination, **form.cleaned_data
+                    )
+                except ValidationError as exc:
+                    self.message_user(request, f"{destination.name}: {exc.detail}", level="error")
+                    continue
+                started.append(f"{destination.name} ({job.total} events, job {job.pk})")
+            if started:
+                self.message_user(request, "Started replay: " + "; ".join(started) + ".")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replay events of a time range",
+            "opts": self.model._meta,
+            "form": form,
+            "destinations": destinations,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "replay_range",
+        }
+        return TemplateResponse(request, "admin/destinations/replay_range.html", context)
 
 
 @admin.register(CircuitState)

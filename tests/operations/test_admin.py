@@ -119,3 +119,42 @@ def test_replay_events_action(su, world):
     assert b"Queued 1 replay" in response.content
     replayed = Delivery.objects.get(event=event, trigger_type=TriggerType.REPLAY)
     assert replayed.destination == world and replayed.status == DeliveryStatus.PENDING
+
+
+def test_replay_time_range_action_asks_for_the_range_then_starts_a_job(su, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deliveries.models import ReplayJob
+    from deliveries.services import replay_job_run
+    from intake.models import Event
+
+    event = Event.objects.get()
+    # First step: the intermediate page with the form, nothing started yet.
+    page = _action(su, Destination, "replay_range", [world.pk])
+    assert b"Replay events of a time range" in page.content and b"Start replay" in page.content
+    assert not ReplayJob.objects.exists()
+
+    # A range that ends before it starts is refused on the same page.
+    now = timezone.now()
+    fmt = "%Y-%m-%d %H:%M:%S"
+    step = {"action": "replay_range", "_selected_action": [world.pk], "apply": "1"}
+    bad = {"range_from": now.strftime(fmt), "range_to": (now - timedelta(hours=1)).strftime(fmt)}
+    response = su.post(_url(Destination), {**step, "rate_limit": 10, "max_events": 5, **bad})
+    assert "“From” must be before “To”.".encode() in response.content
+    assert not ReplayJob.objects.exists()
+
+    good = {
+        "range_from": (now - timedelta(hours=1)).strftime(fmt),
+        "range_to": (now + timedelta(minutes=1)).strftime(fmt),
+        "rate_limit": 100,
+        "max_events": 5,
+    }
+    response = su.post(_url(Destination), {**step, **good}, follow=True)
+    job = ReplayJob.objects.get()
+    assert b"Started replay" in response.content and job.pk.encode() in response.content
+    assert job.destination == world and job.total == 1
+    replay_job_run(job_id=job.pk)  # what the worker runs
+    replayed = Delivery.objects.get(event=event, trigger_type=TriggerType.REPLAY)
+    assert replayed.replay_job == job and replayed.destination == world
