@@ -6,9 +6,10 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from intake.models import Event
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dh])\s*$", re.IGNORECASE)
@@ -22,12 +23,24 @@ def parse_age(value: str) -> timedelta:
     return timedelta(days=number) if unit == "d" else timedelta(hours=number)
 
 
+# A delivery in one of these states is still owed to its destination: its event is kept.
+UNFINISHED = [DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD]
+
+
 def purge_events(*, age: timedelta, batch_size: int = 1000, on_batch=None) -> dict:
-    """Delete events received before now - age, in batches; returns counts."""
+    """Delete events received before now - age, in batches; returns counts.
+
+    Events with a delivery that is not finished yet (pending, in flight, scheduled, held by a
+    paused destination or an open circuit) are kept and counted as ``kept_unfinished``:
+    retention never takes away an event the engine still has to deliver.
+    """
     cutoff = timezone.now() - age
-    old = Event.objects.filter(received_at__lt=cutoff)
+    expired = Event.objects.filter(received_at__lt=cutoff)
+    unfinished = Delivery.objects.filter(event_id=OuterRef("pk"), status__in=UNFINISHED)
+    old = expired.exclude(Exists(unfinished))
     total = old.count()
-    counts = {"events": 0, "deliveries": 0, "attempts": 0}
+    kept = expired.filter(Exists(unfinished)).count()
+    counts = {"events": 0, "deliveries": 0, "attempts": 0, "kept_unfinished": kept}
     while True:
         ids = list(old.order_by("received_at", "id").values_list("id", flat=True)[:batch_size])
         if not ids:

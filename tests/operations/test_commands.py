@@ -181,3 +181,15 @@ def test_purge_is_on_the_beat_schedule():
     assert "deliveries.purge_old_events" in entries
     app.loader.import_default_modules()
     assert "deliveries.purge_old_events" in app.tasks
+
+
+def test_purge_keeps_events_still_owed_to_a_destination(alice):
+    dest = make_destination(alice.org)
+    done = _aged_delivery(alice.org, dest, 40)
+    owed = {status: _aged_delivery(alice.org, dest, 40) for status in ["pending", "in_flight", "scheduled", "held"]}
+    for status, event in owed.items():
+        Delivery.objects.filter(event=event).update(status=status)
+    out, _ = run("purge_events", "--older-than", "30d")
+    assert "Deleted 1 event(s)" in out and "Kept 4 older event(s)" in out
+    assert not Event.objects.filter(pk=done.pk).exists()
+    assert Event.objects.filter(pk__in=[e.pk for e in owed.values()]).count() == 4

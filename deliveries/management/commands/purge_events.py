@@ -5,7 +5,10 @@ from hookstream.ops import progress
 
 
 class Command(BaseCommand):
-    help = "Delete events older than an age (e.g. 30d, 12h) with their deliveries, attempts and dead letters."
+    help = (
+        "Delete events older than an age (e.g. 30d, 12h) with their deliveries, attempts and dead letters; "
+        "events with unfinished deliveries are kept."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", required=True, help="Age like 30d (days) or 12h (hours).")
@@ -25,3 +28,8 @@ class Command(BaseCommand):
             f"Deleted {result['events']} event(s), {result['deliveries']} deliveries and "
             f"{result['attempts']} attempt(s) older than {older_than}."
         )
+        if result["kept_unfinished"]:
+            self.stdout.write(
+                f"Kept {result['kept_unfinished']} older event(s) whose deliveries are not finished yet "
+                "(pending, scheduled, held or in flight)."
+            )
