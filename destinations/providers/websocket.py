@@ -11,16 +11,21 @@ Each attempt opens a connection to ``url`` (``provider_config.url`` or the desti
 otherwise the attempt is a retryable failure. A refused handshake records the HTTP status:
 4xx (other than 408/429) is permanent, anything else retryable; connection errors and
 time-outs are retryable. A host refused by the SSRF guard (private networks, unless
-``HOOKSTREAM_ALLOW_PRIVATE_NETWORKS``) is a permanent failure.
+``HOOKSTREAM_ALLOW_PRIVATE_NETWORKS``) is a permanent failure; the connection goes to the very
+address the guard checked.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import time
+from urllib.parse import urlsplit
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
+from hookstream.ssrf import SSRFRefused, resolve_and_check
 
 CHANNEL_RE = re.compile(r"^[a-z0-9._-]+$")
 RETRYABLE_HANDSHAKE = {408, 425, 429}
@@ -78,14 +83,24 @@ class WebSocketProvider(Provider):
         }
         timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
         deadline = time.monotonic() + timeout
-        refused = _ssrf_refusal(url)
-        if refused:
-            return Outcome.permanent(refused, **base)
+        try:
+            sock = _connect_pinned(url, timeout)
+        except SSRFRefused as exc:
+            return Outcome.permanent(f"SSRF guard: {exc}", **base)
+        except TimeoutError as exc:
+            return Outcome.retry(f"timed out connecting: {exc}", **base)
+        except (OSError, ValueError) as exc:
+            return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
         try:
             ws = websocket.create_connection(
-                url, timeout=timeout, header=[f"{k}: {v}" for k, v in headers.items()], enable_multithread=False
+                url,
+                timeout=timeout,
+                header=[f"{k}: {v}" for k, v in headers.items()],
+                socket=sock,
+                enable_multithread=False,
             )
         except websocket.WebSocketBadStatusException as exc:
+            sock.close()
             status = exc.status_code
             body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else ""
             kwargs = {**base, "response_status": status, "response_body": body[:4096]}
@@ -95,8 +110,10 @@ class WebSocketProvider(Provider):
                 return Outcome.permanent(error, **kwargs)
             return Outcome.retry(error, **kwargs)
         except websocket.WebSocketTimeoutException as exc:
+            sock.close()
             return Outcome.retry(f"timed out connecting: {exc}", **base)
         except (websocket.WebSocketException, OSError) as exc:
+            sock.close()
             return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
         try:
             base["response_status"] = getattr(ws, "status", None) or 101
@@ -133,22 +150,21 @@ class WebSocketProvider(Provider):
                 pass
 
 
-def _ssrf_refusal(url: str) -> str:
-    """The SSRF guard's refusal of ``url``'s host ("" when allowed or not resolvable: the
-    connection attempt then reports the resolution failure as retryable)."""
-    from urllib.parse import urlsplit
-
-    from hookstream.ssrf import SSRFRefused, resolve_and_check
-
+def _connect_pinned(url: str, timeout: float):
+    """Resolve the host once, check the address with the SSRF guard and connect to exactly
+    that address (TLS with the URL's host name for wss://), so the handshake cannot be sent
+    to a different answer of the same name (DNS rebinding). Raises SSRFRefused or OSError."""
     parts = urlsplit(url)
-    try:
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
-        resolve_and_check(parts.hostname or "", port)
-    except SSRFRefused as exc:
-        return f"SSRF guard: {exc}"
-    except (OSError, ValueError):
-        return ""
-    return ""
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    address = resolve_and_check(parts.hostname or "", port)
+    sock = socket.create_connection((address, port), timeout=timeout)
+    if parts.scheme == "wss":
+        try:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+        except OSError:
+            sock.close()
+            raise
+    return sock
 
 
 def _secretish(name: str) -> bool:

@@ -169,3 +169,31 @@ def test_the_ssrf_guard_refuses_a_private_server_permanently(alice, servers):
     assert delivery.status == "dead"
     assert "SSRF guard" in delivery.last_error
     assert server.frames == []
+
+
+@pytest.mark.django_db
+def test_the_connection_goes_to_the_address_the_guard_checked(alice, servers, monkeypatch):
+    """A name that answers differently on a second lookup (DNS rebinding) cannot redirect the
+    handshake: the provider resolves once and connects to that very address."""
+    import socket
+
+    server = servers()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.test":
+            lookups.append(host)
+            # First answer: loopback (where the server is); any later one: a black hole.
+            answer = "127.0.0.1" if len(lookups) == 1 else "192.0.2.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, args[0] if args else port))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    destination = _destination(alice.org, f"ws://rebind.test:{port}/feed", timeout_ms=2000)
+    _event, delivery = _deliver(alice.org, destination)
+
+    assert delivery.status == "succeeded", delivery.last_error
+    assert lookups == ["rebind.test"]
+    assert server.headers[0]["host"] == f"rebind.test:{port}"
