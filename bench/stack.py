@@ -121,6 +121,7 @@ class Stack:
         *,
         beat: bool = True,
         worker_loglevel: str = "INFO",
+        count_queries: bool = False,
         org_slug: str = "bench",
         verbose: bool = True,
     ):
@@ -136,6 +137,7 @@ class Stack:
         self.celery_concurrency = celery_concurrency
         self.beat = beat
         self.worker_loglevel = worker_loglevel
+        self.count_queries = count_queries
         self.org_slug = org_slug
         self.verbose = verbose
         self.port = free_port()
@@ -209,8 +211,7 @@ class Stack:
                 str(self.web_threads),
             ],
         )
-        for number in range(1, self.celery_workers + 1):
-            self._spawn(f"worker{number}", self.worker_command(number))
+        self.workers_start(wait=False)
         if self.beat:
             self._spawn(
                 "beat",
@@ -229,13 +230,52 @@ class Stack:
         me = self.api("GET", "/v1/destinations?limit=1")
         assert "destinations" in me, me
         self.org_id = self._org_id()
-        for number in range(1, self.celery_workers + 1):
-            _wait_for(lambda n=number: self._worker_ready(n), timeout=60, what=f"celery worker {number}")
+        self._workers_wait()
         self.log(f"web {self.base_url}, {self.celery_workers} worker(s) ready ({time.monotonic() - started:.1f} s)")
 
+    def workers_start(self, *, wait: bool = True) -> None:
+        """Start the Celery worker processes (again, after :meth:`workers_stop`)."""
+        self._ready_offsets = {}
+        for number in range(1, self.celery_workers + 1):
+            log = self.log_dir / f"worker{number}.log"
+            self._ready_offsets[number] = log.stat().st_size if log.exists() else 0
+            self._spawn(f"worker{number}", self.worker_command(number))
+        if wait:
+            self._workers_wait()
+
+    def workers_stop(self) -> None:
+        """Stop the Celery worker processes (warm shutdown: running tasks finish), keep the rest."""
+        names = {f"worker{number}" for number in range(1, self.celery_workers + 1)}
+        for name, process in [(n, p) for n, p in self.processes if n in names]:
+            _stop_group(process, grace=30)
+            self.processes.remove((name, process))
+        for number in range(1, self.celery_workers + 1):
+            self.query_file(number).unlink(missing_ok=True)  # a new process counts from zero
+
+    def _workers_wait(self) -> None:
+        for number in range(1, self.celery_workers + 1):
+            _wait_for(lambda n=number: self._worker_ready(n), timeout=60, what=f"celery worker {number}")
+
+    def enqueue_deliveries(self, delivery_ids: list[str]) -> None:
+        """Send ``deliveries.deliver`` wake-ups for ``delivery_ids`` straight to the broker."""
+        from celery import Celery
+
+        app = Celery("hookstream-bench", broker=self.broker_url)
+        try:
+            with app.producer_or_acquire() as producer:
+                for delivery_id in delivery_ids:
+                    app.send_task("deliveries.deliver", args=(delivery_id,), producer=producer)
+        finally:
+            app.close()
+
     def worker_command(self, number: int) -> list[str]:
+        """The worker's command line; with ``count_queries`` it runs under the statement counter."""
+        if self.count_queries:
+            launcher = [sys.executable, str(Path(__file__).resolve()), "counted-celery", str(self.query_file(number))]
+        else:
+            launcher = [_bin("celery")]
         return [
-            _bin("celery"),
+            *launcher,
             "-A",
             "hookstream",
             "worker",
@@ -250,6 +290,32 @@ class Stack:
             "--without-gossip",
             "--without-mingle",
         ]
+
+    def query_file(self, number: int) -> Path:
+        return self.log_dir / f"worker{number}.queries.json"
+
+    def worker_queries(self) -> dict[str, int]:
+        """SQL statements the worker processes sent so far, per Celery task name (``count_queries``).
+
+        Keys: ``<task name>`` (statements run inside that task), ``tasks:<task name>`` (tasks
+        run), ``other`` (outside any task). Written by the workers every 0.2 s and at exit.
+        """
+        total: dict[str, int] = {}
+        for number in range(1, self.celery_workers + 1):
+            try:
+                counts = json.loads(self.query_file(number).read_text())
+            except (OSError, ValueError):
+                continue
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    def database_counters(self) -> dict[str, int]:
+        """``pg_stat_database`` counters of the stack's database (whole database, every process)."""
+        columns = ("xact_commit", "xact_rollback", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
+        self.sql("SELECT pg_stat_clear_snapshot()")
+        rows = self.sql(f"SELECT {', '.join(columns)} FROM pg_stat_database WHERE datname = %s", (self.db_name,))
+        return dict(zip(columns, rows[0], strict=True)) if rows else {}
 
     def stop(self) -> None:
         for name, process in reversed(self.processes):
@@ -282,7 +348,8 @@ class Stack:
 
     def _worker_ready(self, number: int) -> bool:
         self._check_alive()
-        text = (self.log_dir / f"worker{number}.log").read_text(errors="replace")
+        offset = getattr(self, "_ready_offsets", {}).get(number, 0)
+        text = (self.log_dir / f"worker{number}.log").read_bytes()[offset:].decode(errors="replace")
         if self.worker_loglevel.upper() in ("INFO", "DEBUG"):
             return " ready." in text
         # Quieter log levels do not print "ready": ask the worker itself.
@@ -523,6 +590,76 @@ def _receiver_main(argv: list[str]) -> None:
     )
 
 
+# --- statement counting in the workers ------------------------------------------------------
+
+
+def _counted_celery(argv: list[str]) -> None:
+    """Run ``celery <argv[1:]>`` with every SQL statement of this process counted per task.
+
+    A Django execute wrapper (installed on each new database connection) counts statements
+    under the name of the Celery task running in that thread (``task_prerun`` /
+    ``task_postrun``). Transaction control (BEGIN, COMMIT) and the connection health check
+    do not pass through execute wrappers and are not counted. Counts are written as JSON to
+    ``argv[0]`` every 0.2 s and at exit.
+    """
+    import atexit
+    import threading
+    from collections import Counter
+
+    counter_path = Path(argv[0])
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
+    import django
+
+    django.setup()
+    from celery.signals import task_postrun, task_prerun
+    from django.db.backends.signals import connection_created
+
+    counts: Counter = Counter()
+    lock = threading.Lock()
+    local = threading.local()
+
+    def count_statement(execute, sql, params, many, context):
+        with lock:
+            counts[getattr(local, "task", "other")] += 1
+        return execute(sql, params, many, context)
+
+    def on_connection(sender, connection, **kwargs):
+        if count_statement not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count_statement)
+
+    def on_prerun(sender=None, **kwargs):
+        local.task = sender.name
+        with lock:
+            counts[f"tasks:{sender.name}"] += 1
+
+    def on_postrun(sender=None, **kwargs):
+        local.task = "other"
+
+    connection_created.connect(on_connection, weak=False)
+    task_prerun.connect(on_prerun, weak=False)
+    task_postrun.connect(on_postrun, weak=False)
+
+    def write() -> None:
+        with lock:
+            snapshot = dict(counts)
+        tmp = counter_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snapshot))
+        tmp.replace(counter_path)
+
+    def writer() -> None:
+        while True:
+            time.sleep(0.2)
+            write()
+
+    threading.Thread(target=writer, daemon=True, name="query-counter").start()
+    atexit.register(write)
+    from celery.bin.celery import main as celery_main
+
+    sys.argv = ["celery", *argv[1:]]
+    celery_main()
+
+
 # --- shared helpers -----------------------------------------------------------------------
 
 
@@ -597,6 +734,8 @@ def print_json_line(figures: dict) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "receiver":
         _receiver_main(sys.argv[2:])
+    elif len(sys.argv) > 2 and sys.argv[1] == "counted-celery":
+        _counted_celery(sys.argv[2:])
     else:
         print("usage: python bench/stack.py receiver --port N [--status S] [--delay SECONDS]", file=sys.stderr)
         sys.exit(2)
