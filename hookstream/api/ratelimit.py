@@ -1,10 +1,11 @@
-"""Per-organization (or per client IP) fixed-window rate limits, stored in the cache.
+"""Per-organization (or per client IP) fixed-window rate limits.
 
-The cache is Redis when ``REDIS_URL`` is set (shared by every web process), local memory
-otherwise. The ``RateLimit-*`` headers are added by ``RequestIdMiddleware``.
+The counters live in Redis when ``REDIS_URL`` is set (shared by every web process), in the
+local-memory cache otherwise. The ``RateLimit-*`` headers are added by ``RequestIdMiddleware``.
 """
 
 import time
+from functools import cache as memoize
 
 from django.conf import settings
 from django.core.cache import cache
@@ -13,17 +14,40 @@ from rest_framework import throttling
 WINDOW_SECONDS = 60
 
 
+@memoize
+def _redis():
+    """One client (and connection pool) per process for the limiter's counters.
+
+    The counters bypass Django's cache API: its Redis backend builds a client per call and
+    ``add`` + ``incr`` are two or three round trips, on every API and ingest request.
+    """
+    import redis
+
+    # Short time-outs: a limiter that hangs would hang every request (ingest lets the
+    # request through when the limiter fails).
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+
+
+def _count(key: str) -> int:
+    """Add one to the counter ``key`` (created with the window's expiry); returns its value."""
+    if settings.REDIS_URL:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS + 5, nx=True)
+        return int(pipe.execute()[0])
+    cache.add(key, 0, WINDOW_SECONDS + 5)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, WINDOW_SECONDS + 5)
+        return 1
+
+
 def hit(bucket: str, limit: int) -> tuple[bool, int, int]:
     """Count one request in ``bucket``; returns (allowed, remaining, seconds to reset)."""
     now = time.time()
     window = int(now // WINDOW_SECONDS)
-    key = f"rl:{bucket}:{window}"
-    cache.add(key, 0, WINDOW_SECONDS + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, WINDOW_SECONDS + 5)
-        count = 1
+    count = _count(f"rl:{bucket}:{window}")
     reset = int(WINDOW_SECONDS - (now % WINDOW_SECONDS)) or 1
     return count <= limit, max(limit - count, 0), reset
 
