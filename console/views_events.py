@@ -1,0 +1,157 @@
+"""Events: the list (filters, "older" pages) and one event with its deliveries, an attempts
+timeline and a Retry button."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from django.contrib import messages
+from django.db.models import Count, Exists, OuterRef
+from django.db.models.fields.json import KT
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.generic import TemplateView
+
+from console.base import ConsoleMixin
+from console.forms_pages import EventFilterForm
+from console.paging import page_of
+from deliveries import services as delivery_services
+from deliveries.models import Delivery, DeliveryStatus
+from destinations.models import Destination
+from destinations.selectors import destinations_for_organization
+from intake import selectors
+from intake.models import Event, Source
+from intake.serializers import EventDetailSerializer
+
+RESPONSE_EXCERPT_CHARS = 500
+
+
+def source_choices(organization) -> list[tuple[str, str]]:
+    return list(Source.objects.filter(organization=organization).order_by("name", "id").values_list("id", "name"))
+
+
+def destination_choices(organization) -> list[tuple[str, str]]:
+    # values_list drops the selector's delivery_count annotation: no count is computed.
+    return list(
+        destinations_for_organization(organization=organization).order_by("name", "id").values_list("id", "name")
+    )
+
+
+def _delivery_summaries(event_ids) -> dict[str, list[tuple[str, int]]]:
+    """``{event_id: [(delivery status, how many), …]}`` for one page of events (one query)."""
+    summary = defaultdict(list)
+    rows = (
+        Delivery.objects.filter(event_id__in=event_ids)
+        .order_by()
+        .values_list("event_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by("event_id", "status")
+    )
+    for event_id, status, n in rows:
+        summary[event_id].append((status, n))
+    return summary
+
+
+class EventListView(ConsoleMixin, TemplateView):
+    template_name = "console/events/list.html"
+
+    def get_context_data(self, **kwargs):
+        org = self.organization
+        sources = source_choices(org)
+        destinations = destination_choices(org)
+        form = EventFilterForm(
+            self.request.GET or None, statuses=selectors.EventStatus.ALL, sources=sources, destinations=destinations
+        )
+        events = (
+            selectors.events_for_organization(organization=org)
+            .select_related("source", "topic")
+            .annotate(event_type=KT("payload__type"))
+        )
+        if form.is_bound and form.is_valid():
+            wanted = form.cleaned_data
+            if wanted["status"]:
+                events = events.filter(selectors.STATUS_CONDITIONS[wanted["status"]])
+            if wanted["source_id"]:
+                events = events.filter(source_id=wanted["source_id"])
+            if wanted["destination_id"]:
+                events = events.filter(
+                    Exists(Delivery.objects.filter(event=OuterRef("pk"), destination_id=wanted["destination_id"]))
+                )
+        elif form.is_bound:
+            events = events.none()
+        page = page_of(self.request, events)
+        summaries = _delivery_summaries([event.pk for event in page.rows])
+        for event in page.rows:
+            event.status_label = event.status.replace("_", " ")
+            event.delivery_summary = summaries.get(event.pk, [])
+        return super().get_context_data(form=form, page=page, **kwargs)
+
+
+def _pretty_body(event) -> tuple[str, str]:
+    """The body as shown: indented JSON when it parses, else text, else base64 (and which)."""
+    api = EventDetailSerializer()
+    body, encoding = api.get_body(event), api.get_body_encoding(event)
+    if encoding == "utf-8" and body.strip():
+        try:
+            return json.dumps(json.loads(body), indent=2, ensure_ascii=False), "json"
+        except (ValueError, RecursionError):
+            pass
+    return body, encoding
+
+
+class EventDetailView(ConsoleMixin, TemplateView):
+    template_name = "console/events/detail.html"
+
+    def get_context_data(self, **kwargs):
+        event = selectors.event_detail(organization=self.organization, event_id=kwargs["pk"])
+        # Deleted destinations too: their deliveries stay in the history.
+        names = dict(
+            Destination.all_objects.filter(
+                organization=self.organization, pk__in={d.destination_id for d in event.delivery_list}
+            ).values_list("id", "name")
+        )
+        attempts = defaultdict(list)
+        for attempt in event.attempt_list:
+            attempt.timeline_class = "succeeded" if attempt.status == "success" else attempt.status
+            attempt.response_excerpt = attempt.response_body[:RESPONSE_EXCERPT_CHARS]
+            attempt.response_cut = len(attempt.response_body) > RESPONSE_EXCERPT_CHARS
+            attempts[attempt.delivery_id].append(attempt)
+        for delivery in event.delivery_list:
+            delivery.destination_name = names.get(delivery.destination_id, delivery.destination_id)
+            delivery.timeline = attempts.get(delivery.pk, [])
+            delivery.transformed_text = (
+                json.dumps(delivery.transformed_payload, indent=2, ensure_ascii=False)
+                if delivery.transformed_payload is not None
+                else ""
+            )
+        event.status_label = event.status.replace("_", " ")
+        body, body_kind = _pretty_body(event)
+        retryable = any(d.status in (DeliveryStatus.DEAD, DeliveryStatus.SCHEDULED) for d in event.delivery_list)
+        return super().get_context_data(
+            event=event,
+            body=body,
+            body_kind=body_kind,
+            headers=sorted((event.headers or {}).items()),
+            query=sorted((event.query or {}).items()),
+            retryable=retryable,
+            **kwargs,
+        )
+
+
+class EventRetryView(ConsoleMixin, View):
+    """POST: retry every dead or scheduled delivery of the event (``event_retry``)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        event = get_object_or_404(Event.objects.filter(organization=self.organization).only("id"), pk=pk)
+        result = delivery_services.event_retry(event=event)
+        if result["retried"]:
+            n = len(result["retried"])
+            messages.success(request, f"Retrying {n} deliver{'y' if n == 1 else 'ies'}.")
+        for error in result["errors"]:
+            messages.error(request, f"Delivery {error['delivery_id']} was not retried: {error['error']}.")
+        if not result["retried"] and not result["errors"]:
+            messages.info(request, "Nothing to retry: no delivery of this event is dead or waiting for a retry.")
+        return redirect("console:event-detail", pk=event.pk)

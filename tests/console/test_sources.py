@@ -1,0 +1,180 @@
+"""Console: sources — list with ingest URLs, create/edit through the service, masked secrets,
+delete with confirmation, isolation, CSRF and escaping."""
+
+import pytest
+from django.test import Client
+
+from hookstream import crypto
+from intake.models import Connection, Source
+from tests.console.test_events import XSS, XSS_ESCAPED, client_for
+from tests.factories import make_destination, make_source
+
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def valid(**fields) -> dict:
+    data = {"name": "Stripe", "status": "active", "dedup_window_seconds": "300"}
+    data.update(fields)
+    return data
+
+
+def test_the_list_shows_each_ingest_url_in_a_copyable_field(alice, settings):
+    settings.HOOKSTREAM_PUBLIC_URL = "https://hooks.example.com"
+    source = make_source(alice.org, name="Stripe")
+    html = client_for(alice).get("/sources/").content.decode()
+    url = f"https://hooks.example.com/v1/ingest/{source.pk}"
+    assert f'value="{url}" readonly' in html
+    assert f'data-copy="#ingest-url-{source.pk}"' in html
+
+
+def test_it_creates_a_source_through_the_service(alice):
+    response = client_for(alice).post(
+        "/sources/new/",
+        valid(
+            verification_type="standard_webhooks",
+            verification_secret=SECRET,
+            dedup_enabled="on",
+            dedup_strategy="header_field",
+            dedup_field="Idempotency-Key",
+            ip_allowlist="10.0.0.0/8\n192.168.1.1, 2001:db8::/32",
+        ),
+    )
+    source = Source.objects.get(organization=alice.org)
+    assert response.status_code == 302 and response["Location"] == f"/sources/{source.pk}/"
+    assert source.slug == "stripe"
+    assert source.verification_type == "standard_webhooks"
+    assert crypto.is_encrypted(source.verification_secret) and crypto.decrypt(source.verification_secret) == SECRET
+    assert source.dedup_enabled and source.dedup_strategy == "header_field"
+    assert source.ip_allowlist == ["10.0.0.0/8", "192.168.1.1", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize(
+    "fields, field, message",
+    [
+        ({"name": ""}, "name", "This field is required."),
+        ({"slug": "Not A Slug"}, "slug", "Must match ^[a-z0-9-]+$"),
+        ({"verification_type": "hmac_sha256"}, "verification_secret", "Required when verification_type"),
+        ({"verification_type": "standard_webhooks", "verification_secret": "short"}, "verification_secret", ""),
+        ({"dedup_enabled": "on"}, "dedup_strategy", "Required when dedup_enabled"),
+        ({"dedup_window_seconds": "0"}, "dedup_window_seconds", "greater than or equal to 1"),
+        ({"dedup_window_seconds": "soon"}, "dedup_window_seconds", "Enter a whole number."),
+        ({"ip_denylist": "not-an-address"}, "ip_denylist", "not-an-address"),
+        ({"verification_header": "bad header"}, "verification_header", "is not a valid header name"),
+    ],
+)
+def test_bad_input_is_shown_beside_the_field(alice, fields, field, message):
+    response = client_for(alice).post("/sources/new/", valid(**fields))
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert field in form.errors, form.errors
+    assert message in " ".join(form.errors[field])
+    html = response.content.decode()
+    assert 'class="field has-error' in html
+    assert not Source.objects.filter(organization=alice.org).exists()
+
+
+def test_a_taken_slug_is_a_field_error(alice):
+    make_source(alice.org, name="Stripe", slug="stripe")
+    response = client_for(alice).post("/sources/new/", valid(slug="stripe"))
+    assert response.status_code == 200
+    assert "already exists" in response.context["form"].errors["slug"][0]
+    assert Source.objects.filter(organization=alice.org).count() == 1
+
+
+def test_editing_keeps_the_secret_unless_a_new_one_is_typed(alice):
+    source = make_source(alice.org, name="GitHub", verification_type="hmac_sha256")
+    Source.objects.filter(pk=source.pk).update(verification_secret=crypto.encrypt("gh-secret-1234"))
+    client = client_for(alice)
+
+    page = client.get(f"/sources/{source.pk}/edit/").content.decode()
+    assert "gh-secret-1234" not in page and "****1234" in page
+    assert 'name="verification_secret"' in page and 'type="password"' in page
+
+    response = client.post(
+        f"/sources/{source.pk}/edit/",
+        valid(name="GitHub org", slug=source.slug, verification_type="hmac_sha256", verification_prefix="sha256="),
+    )
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert source.name == "GitHub org" and source.verification_prefix == "sha256="
+    assert crypto.decrypt(source.verification_secret) == "gh-secret-1234"
+
+    client.post(
+        f"/sources/{source.pk}/edit/",
+        valid(name="GitHub org", slug=source.slug, verification_type="hmac_sha256", verification_secret="new-one-9876"),
+    )
+    source.refresh_from_db()
+    assert crypto.decrypt(source.verification_secret) == "new-one-9876"
+
+
+def test_no_secret_is_ever_rendered(alice):
+    source = make_source(alice.org, name="Signed", verification_type="standard_webhooks")
+    Source.objects.filter(pk=source.pk).update(verification_secret=crypto.encrypt(SECRET))
+    client = client_for(alice)
+    for path in ("/sources/", f"/sources/{source.pk}/", f"/sources/{source.pk}/edit/"):
+        html = client.get(path).content.decode()
+        assert SECRET not in html and "enc:v1:" not in html, path
+    # A refused edit does not echo the typed secret back either.
+    response = client.post(
+        f"/sources/{source.pk}/edit/",
+        valid(name="", verification_type="standard_webhooks", verification_secret="whsec_typed-but-refused"),
+    )
+    assert "whsec_typed-but-refused" not in response.content.decode()
+
+
+def test_the_detail_shows_the_sources_connections(alice):
+    source = make_source(alice.org, name="Shopify")
+    destination = make_destination(alice.org, name="Fulfilment")
+    Connection.objects.create(organization=alice.org, source=source, destination=destination, name="orders")
+    html = client_for(alice).get(f"/sources/{source.pk}/").content.decode()
+    assert "Fulfilment" in html and "orders" in html
+    assert 'id="ingest-url"' in html
+
+
+def test_delete_asks_first_then_deletes_with_its_connections(alice):
+    source = make_source(alice.org, name="Old")
+    destination = make_destination(alice.org)
+    Connection.objects.create(organization=alice.org, source=source, destination=destination)
+    client = client_for(alice)
+    confirm = client.get(f"/sources/{source.pk}/delete/")
+    assert confirm.status_code == 200 and "1 connection will be deleted" in confirm.content.decode()
+    assert Source.objects.filter(pk=source.pk).exists()
+
+    response = client.post(f"/sources/{source.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/sources/"
+    assert not Source.objects.filter(pk=source.pk).exists()
+    assert not Connection.objects.filter(source_id=source.pk).exists()
+
+
+def test_every_post_enforces_csrf(alice):
+    source = make_source(alice.org, name="Kept")
+    client = client_for(alice, enforce_csrf=True)
+    assert client.post("/sources/new/", valid(name="Sneaky")).status_code == 403
+    assert client.post(f"/sources/{source.pk}/edit/", valid(name="Changed")).status_code == 403
+    assert client.post(f"/sources/{source.pk}/delete/").status_code == 403
+    assert list(Source.objects.filter(organization=alice.org).values_list("name", flat=True)) == ["Kept"]
+
+
+def test_another_organizations_source_is_a_404_and_nothing_changes(alice, bob):
+    source = make_source(alice.org, name="Alice's")
+    client = client_for(bob)
+    for path in (f"/sources/{source.pk}/", f"/sources/{source.pk}/edit/", f"/sources/{source.pk}/delete/"):
+        assert client.get(path).status_code == 404, path
+    assert client.post(f"/sources/{source.pk}/edit/", valid(name="Bob's now")).status_code == 404
+    assert client.post(f"/sources/{source.pk}/delete/").status_code == 404
+    source.refresh_from_db()
+    assert source.name == "Alice's"
+    assert source.pk not in client.get("/sources/").content.decode()
+
+
+def test_user_values_are_escaped(alice):
+    source = make_source(alice.org, name=XSS, description=XSS, dedup_field=XSS, slug="xss")
+    client = client_for(alice)
+    for path in ("/sources/", f"/sources/{source.pk}/", f"/sources/{source.pk}/edit/", f"/sources/{source.pk}/delete/"):
+        html = client.get(path).content.decode()
+        assert XSS not in html, path
+        assert XSS_ESCAPED in html, path
+
+
+def test_pages_need_a_login(db):
+    assert Client().get("/sources/").status_code == 302
