@@ -20,10 +20,39 @@ document.addEventListener("DOMContentLoaded", () => {
       setTimeout(() => (button.textContent = "Copy"), 2000);
     });
   });
-  // Auto-refresh regions: <div data-refresh="5">; reloads the page while it is visible.
-  const refresh = document.querySelector("[data-refresh]");
-  if (refresh) {
-    const seconds = Number(refresh.dataset.refresh) || 5;
-    setInterval(() => { if (!document.hidden) window.location.reload(); }, seconds * 1000);
-  }
+  // Auto-refresh regions.
+  //  <div data-refresh="5" data-refresh-url="/…/live/">: every 5 s while the page is visible,
+  //  fetch the URL (an HTML fragment) and swap it in when it changed.
+  //  <div data-refresh="5"> without a URL reloads the whole page instead.
+  document.querySelectorAll("[data-refresh]").forEach((region) => {
+    const seconds = Number(region.dataset.refresh) || 5;
+    const url = region.dataset.refreshUrl;
+    if (!url) {
+      setInterval(() => { if (!document.hidden) window.location.reload(); }, seconds * 1000);
+      return;
+    }
+    let busy = false;
+    let last = null;
+    const update = async () => {
+      if (busy || document.hidden) return;
+      // Do not swap the region under a pointer that is pressing one of its buttons.
+      if (region.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
+      busy = true;
+      try {
+        const response = await fetch(url, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
+        if (response.ok) {
+          const html = await response.text();
+          if (html !== last) {
+            last = html;
+            region.innerHTML = html;
+          }
+        }
+      } catch {
+        // Offline or the server restarted: try again at the next tick.
+      } finally {
+        busy = false;
+      }
+    };
+    setInterval(update, seconds * 1000);
+  });
 });

@@ -1,0 +1,396 @@
+"""The destination form of the console: one form per destination type.
+
+The form turns HTML input into the dict ``POST /v1/destinations`` (or a PATCH) would receive;
+that dict goes through the API's write serializer and then ``destinations.services``, so the
+console applies exactly the API's rules. What either refuses comes back as ``{path: [messages]}``
+(``provider_config.url``, ``signing_config.secret``, ``retry_intervals.0``…) and is put beside
+the matching field; what matches no field is shown at the top of the form.
+
+The provider fields come from each provider's ``ConfigField`` list, prefixed ``cfg_``. Secret
+fields are password inputs; on edit they hold the masked value (``****`` + last 4), which the
+service recognises and replaces by the stored secret, so an untouched secret is kept.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions as drf_exceptions
+
+from destinations import selectors, services
+from destinations.models import BackoffType, Destination, DestinationStatus, DestinationType, HttpMethod
+from destinations.providers import get_provider
+from destinations.providers.http import mask_headers
+from destinations.serializers import DestinationWriteSerializer
+from destinations.signing import ALGORITHMS, DEFAULT_HEADER, MODE_HMAC, MODE_STANDARD_WEBHOOKS
+from hookstream.api.exceptions import Conflict, _flatten_details
+
+CONFIG_PREFIX = "cfg_"
+SIGNING_NONE = "none"
+TYPE_DESCRIPTIONS = {
+    DestinationType.HTTP: "A webhook: POST (or PUT/PATCH) to an HTTP endpoint, optionally signed.",
+    DestinationType.SQS: "Send each event as a message to an AWS SQS queue.",
+    DestinationType.S3: "Archive each event as an object in an AWS S3 bucket.",
+    DestinationType.EVENTBRIDGE: "Put each event on an AWS EventBridge bus.",
+    DestinationType.PUBSUB: "Publish each event to a Google Cloud Pub/Sub topic.",
+    DestinationType.KAFKA: "Produce each event to a Kafka topic through the Confluent REST Proxy v3.",
+    DestinationType.RABBITMQ: "Publish each event to a RabbitMQ exchange.",
+    DestinationType.WEBSOCKET: "Push each event as a JSON frame to a WebSocket server.",
+}
+# How the fields are grouped on the page: (legend, field names; cfg_* and signing_* are added).
+GROUPS = (
+    ("Destination", ("name", "slug", "status")),
+    ("Target", ("url", "method", "headers", "timeout_ms")),
+    ("Provider settings", ()),
+    ("Signing", ()),
+    (
+        "Retry policy",
+        ("retry_max_attempts", "retry_backoff_type", "retry_intervals", "retry_jitter"),
+    ),
+    (
+        "Circuit breaker and limits",
+        (
+            "circuit_breaker_enabled",
+            "circuit_breaker_threshold",
+            "circuit_breaker_reset_ms",
+            "max_concurrency",
+            "rate_limit_per_second",
+        ),
+    ),
+)
+
+
+class FormRefused(Exception):
+    """The serializer or the service refused the input; the errors are on the form."""
+
+
+def _header_lines(headers: dict) -> str:
+    return "\n".join(f"{name}: {value}" for name, value in headers.items())
+
+
+class DestinationForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.CharField(
+        max_length=100, required=False, help_text="Lowercase letters, digits and hyphens; made from the name if empty."
+    )
+    status = forms.ChoiceField(choices=DestinationStatus.choices)
+    url = forms.CharField(max_length=2048, required=False, label="URL")
+    method = forms.ChoiceField(choices=HttpMethod.choices)
+    headers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "X-Custom: value"}),
+        help_text="One “Name: value” per line.",
+    )
+    timeout_ms = forms.IntegerField(label="Timeout (ms)", help_text="100–120000.")
+    retry_max_attempts = forms.IntegerField(label="Retries", help_text="Retries after the first attempt (1–10).")
+    retry_backoff_type = forms.ChoiceField(label="Backoff", choices=BackoffType.choices)
+    retry_intervals = forms.CharField(
+        label="Retry intervals (s)",
+        help_text="Comma-separated seconds, e.g. 30, 300, 1800. Exponential uses the Nth for retry N; "
+        "linear and fixed use the first.",
+    )
+    retry_jitter = forms.BooleanField(label="Jitter (wait × 0.8–1.2)", required=False)
+    circuit_breaker_enabled = forms.BooleanField(label="Circuit breaker on", required=False)
+    circuit_breaker_threshold = forms.IntegerField(label="Open after failures", help_text="Consecutive failures.")
+    circuit_breaker_reset_ms = forms.IntegerField(
+        label="Probe after (ms)", help_text="How long the circuit stays open before one probe."
+    )
+    max_concurrency = forms.IntegerField(label="Max concurrency", required=False, help_text="Empty: unlimited.")
+    rate_limit_per_second = forms.IntegerField(
+        label="Rate limit (per second)", required=False, help_text="Empty: unlimited."
+    )
+
+    def __init__(self, *args, type_: str, destination: Destination | None = None, template=None, **kwargs):
+        """``destination`` edits a row; ``template`` (a catalog Template) pre-fills a new one."""
+        self.type = type_
+        self.destination = destination
+        self.template = template
+        self.provider = get_provider(type_)
+        kwargs.setdefault("initial", self._initial())
+        super().__init__(*args, **kwargs)
+        if type_ not in (DestinationType.HTTP, DestinationType.WEBSOCKET):
+            del self.fields["url"]
+        if type_ == DestinationType.WEBSOCKET:
+            self.fields["url"].help_text = "ws:// or wss://; or give it under provider settings."
+        if type_ == DestinationType.HTTP:
+            self.fields["url"].help_text = "http:// or https://"
+            self._add_signing_fields()
+        else:
+            del self.fields["method"]
+            del self.fields["headers"]
+        for spec in self.provider.fields:
+            self.fields[CONFIG_PREFIX + spec.name] = self._config_field(spec)
+        for name in self.placeholders():
+            if name in self.fields:
+                self.fields[name].widget.attrs["class"] = "fill-in"
+                self.fields[name].help_text = (self.fields[name].help_text + " Fill in for this template.").strip()
+
+    # --- building --------------------------------------------------------------------------
+
+    @staticmethod
+    def _config_field(spec) -> forms.Field:
+        label = spec.name.replace("_", " ").capitalize()
+        help_text = spec.help
+        if spec.required:
+            help_text = (help_text + " Required.").strip()
+        if spec.choices:
+            choices = [(c, c) for c in spec.choices]
+            if not spec.required:
+                choices = [("", "—")] + choices
+            return forms.ChoiceField(label=label, choices=choices, required=False, help_text=help_text)
+        if spec.kind is bool:
+            return forms.BooleanField(label=label, required=False, help_text=help_text)
+        if spec.kind is int:
+            return forms.IntegerField(label=label, required=False, help_text=help_text)
+        if spec.kind is dict:
+            return forms.CharField(
+                label=label,
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                help_text=(help_text + " A JSON object.").strip(),
+            )
+        if spec.secret:
+            return forms.CharField(
+                label=label,
+                required=False,
+                strip=False,
+                widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+                help_text=(help_text + " Secret: stored encrypted, shown masked.").strip(),
+            )
+        return forms.CharField(label=label, required=False, help_text=help_text)
+
+    def _add_signing_fields(self) -> None:
+        self.fields["signing_mode"] = forms.ChoiceField(
+            label="Signature",
+            choices=[
+                (SIGNING_NONE, "Do not sign"),
+                (MODE_HMAC, "HMAC of the body"),
+                (MODE_STANDARD_WEBHOOKS, "Standard Webhooks"),
+            ],
+        )
+        self.fields["signing_secret"] = forms.CharField(
+            label="Signing secret",
+            required=False,
+            strip=False,
+            widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+            help_text="Standard Webhooks secrets start with whsec_.",
+        )
+        self.fields["signing_algorithm"] = forms.ChoiceField(
+            label="Algorithm", choices=[(a, a) for a in ALGORITHMS], required=False
+        )
+        self.fields["signing_header"] = forms.CharField(label="Signature header", required=False)
+        self.fields["signing_prefix"] = forms.CharField(label="Signature prefix", required=False, strip=False)
+        self.fields["signing_include_timestamp"] = forms.BooleanField(label="Sign “{timestamp}.{body}”", required=False)
+
+    def _initial(self) -> dict:
+        row = self.destination or Destination(type=self.type)
+        initial = {
+            "name": row.name,
+            "slug": row.slug,
+            "status": row.status,
+            "url": row.url,
+            "method": row.method,
+            "headers": _header_lines(mask_headers(row.headers or {}, set())),
+            "timeout_ms": row.timeout_ms,
+            "retry_max_attempts": row.retry_max_attempts,
+            "retry_backoff_type": row.retry_backoff_type,
+            "retry_intervals": ", ".join(str(n) for n in row.retry_intervals or []),
+            "retry_jitter": row.retry_jitter,
+            "circuit_breaker_enabled": row.circuit_breaker_enabled,
+            "circuit_breaker_threshold": row.circuit_breaker_threshold,
+            "circuit_breaker_reset_ms": row.circuit_breaker_reset_ms,
+            "max_concurrency": row.max_concurrency,
+            "rate_limit_per_second": row.rate_limit_per_second,
+            "signing_mode": SIGNING_NONE,
+            "signing_algorithm": "sha256",
+            "signing_header": DEFAULT_HEADER,
+            "signing_prefix": "sha256=",
+        }
+        config = selectors.masked_provider_config(row) if self.destination else {}
+        if self.template is not None:
+            initial["name"] = self.template.name
+            initial["url"] = self.template.config_template.get("url", "")
+            config = dict(self.template.config_template.get("provider_config", {}))
+        for spec in get_provider(self.type).fields:
+            value = config.get(spec.name, spec.default)
+            if spec.kind is dict and value is not None:
+                value = json.dumps(value)
+            initial[CONFIG_PREFIX + spec.name] = value
+        signing = selectors.masked_signing_config(row) if self.destination else None
+        if signing:
+            initial["signing_mode"] = signing.get("mode", MODE_HMAC)
+            initial["signing_secret"] = signing.get("secret", "")
+            for key in ("algorithm", "header", "prefix", "include_timestamp"):
+                if key in signing:
+                    initial[f"signing_{key}"] = signing[key]
+        return initial
+
+    def placeholders(self) -> list[str]:
+        """The form fields the template leaves for the user to fill in."""
+        if self.template is None:
+            return []
+        from templates_catalog.catalog import template_placeholders
+
+        return [CONFIG_PREFIX + path[1] if len(path) == 2 else path[0] for path in template_placeholders(self.template)]
+
+    def groups(self) -> list[tuple[str, list]]:
+        """(legend, bound fields) in page order; empty groups are left out."""
+        result = []
+        for legend, names in GROUPS:
+            if legend == "Provider settings":
+                names = [n for n in self.fields if n.startswith(CONFIG_PREFIX)]
+            elif legend == "Signing":
+                names = [n for n in self.fields if n.startswith("signing_")]
+            bound = [self[name] for name in names if name in self.fields]
+            if bound:
+                result.append((legend, bound))
+        return result
+
+    # --- cleaning ----------------------------------------------------------------------------
+
+    def clean_headers(self) -> dict:
+        headers: dict[str, str] = {}
+        errors = []
+        for number, line in enumerate(self.cleaned_data.get("headers", "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip():
+                errors.append(f"Line {number}: expected “Name: value”.")
+                continue
+            headers[name.strip()] = value.strip()
+        if errors:
+            raise forms.ValidationError(errors)
+        if self.destination is not None:
+            # A value shown masked and sent back unchanged keeps the stored value.
+            stored = self.destination.headers or {}
+            shown = mask_headers(stored, set())
+            for name, value in headers.items():
+                if name in stored and shown.get(name) == value and value != stored[name]:
+                    headers[name] = stored[name]
+        return headers
+
+    def clean_retry_intervals(self) -> list:
+        text = self.cleaned_data.get("retry_intervals", "")
+        try:
+            return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            raise forms.ValidationError("Whole numbers of seconds, separated by commas.") from None
+
+    def _clean_config(self) -> dict:
+        config = {}
+        for spec in self.provider.fields:
+            name = CONFIG_PREFIX + spec.name
+            value = self.cleaned_data.get(name)
+            if spec.kind is dict and isinstance(value, str) and value.strip():
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    self.add_error(name, "Not valid JSON.")
+                    continue
+            if spec.kind is bool:
+                config[spec.name] = bool(value)
+            elif value in (None, ""):
+                if self.destination is not None:
+                    config[spec.name] = None  # removes the key (PATCH semantics)
+            else:
+                config[spec.name] = value
+        return config
+
+    def _signing(self):
+        mode = self.cleaned_data.get("signing_mode") or SIGNING_NONE
+        if mode == SIGNING_NONE:
+            return None
+        secret = self.cleaned_data.get("signing_secret") or ""
+        if mode == MODE_STANDARD_WEBHOOKS:
+            return {"mode": mode, "secret": secret}
+        return {
+            "mode": MODE_HMAC,
+            "secret": secret,
+            "algorithm": self.cleaned_data.get("signing_algorithm") or "sha256",
+            "header": self.cleaned_data.get("signing_header") or DEFAULT_HEADER,
+            "prefix": self.cleaned_data.get("signing_prefix") or "",
+            "include_timestamp": bool(self.cleaned_data.get("signing_include_timestamp")),
+        }
+
+    def payload(self) -> dict:
+        """The API body this form stands for (after ``is_valid()``)."""
+        data = {
+            name: self.cleaned_data[name]
+            for name in (
+                "name",
+                "status",
+                "url",
+                "method",
+                "headers",
+                "timeout_ms",
+                "retry_max_attempts",
+                "retry_backoff_type",
+                "retry_intervals",
+                "retry_jitter",
+                "circuit_breaker_enabled",
+                "circuit_breaker_threshold",
+                "circuit_breaker_reset_ms",
+                "max_concurrency",
+                "rate_limit_per_second",
+            )
+            if name in self.fields
+        }
+        if self.cleaned_data.get("slug"):
+            data["slug"] = self.cleaned_data["slug"]
+        elif self.destination is not None:
+            data["slug"] = self.destination.slug
+        data["provider_config"] = self._clean_config()
+        if self.type == DestinationType.HTTP:
+            data["signing_config"] = self._signing()
+        if self.destination is None:
+            data["type"] = self.type
+            if self.template is not None:
+                data["template"] = self.template.id
+        return data
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def save(self, *, organization) -> Destination:
+        """Create or update through the API serializer and the service; raises FormRefused."""
+        data = self.payload()
+        if self.errors:
+            raise FormRefused()
+        try:
+            payload = DestinationWriteSerializer(data=data)
+            payload.is_valid(raise_exception=True)
+            if self.destination is None:
+                return services.destination_create(organization=organization, data=payload.validated_data)
+            return services.destination_update(destination=self.destination, data=payload.validated_data)
+        except drf_exceptions.ValidationError as exc:
+            self.add_api_errors(_flatten_details(exc.detail))
+        except DjangoValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                self.add_api_errors({field: [str(m) for m in messages] for field, messages in exc.message_dict.items()})
+            else:
+                self.add_api_errors({"non_field_errors": [str(m) for m in exc.messages]})
+        except Conflict as exc:
+            self.add_error("slug", str(exc.detail))
+        raise FormRefused()
+
+    def field_for_path(self, path: str) -> str | None:
+        """The form field showing the API error of ``path`` (``provider_config.token`` → ``cfg_token``)."""
+        parts = path.split(".")
+        head = {"config": "provider_config", "timeout": "timeout_ms"}.get(parts[0], parts[0])
+        if head == "provider_config" and len(parts) > 1:
+            candidate = CONFIG_PREFIX + parts[1]
+        elif head == "signing_config":
+            candidate = f"signing_{parts[1]}" if len(parts) > 1 else "signing_mode"
+        else:
+            candidate = head
+        return candidate if candidate in self.fields else None
+
+    def add_api_errors(self, errors: dict[str, list[str]]) -> None:
+        for path, messages in errors.items():
+            field = self.field_for_path(path)
+            for message in messages:
+                if field is None and path != "non_field_errors":
+                    message = f"{path}: {message}"
+                self.add_error(field, message)
