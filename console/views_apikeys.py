@@ -4,7 +4,7 @@ revoke."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views import View
@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin
 from console.forms_pages import APIKeyForm, ServiceRefused, call_service
+from console.owned import owned
 from console.paging import page_of
 from hookstream import services
 from hookstream.api.serializers import APIKeyCreateSerializer
@@ -62,7 +63,7 @@ class APIKeyRevokeView(ConsoleMixin, View):
     template_name = "console/pages/confirm.html"
 
     def get_key(self) -> APIKey:
-        return get_object_or_404(APIKey.objects.filter(organization=self.organization), pk=self.kwargs["pk"])
+        return owned(APIKey.objects.all(), self.organization, self.kwargs["pk"])
 
     def get(self, request, pk):
         key = self.get_key()

@@ -9,12 +9,13 @@ from collections import defaultdict
 from django.contrib import messages
 from django.db.models import Count, Exists, OuterRef
 from django.db.models.fields.json import KT
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin
 from console.forms_pages import EventFilterForm
+from console.owned import LookupFirstMixin, owned
 from console.paging import page_of
 from deliveries import services as delivery_services
 from deliveries.models import Delivery, DeliveryStatus
@@ -100,7 +101,12 @@ def _pretty_body(event) -> tuple[str, str]:
     return body, encoding
 
 
-class EventDetailView(ConsoleMixin, TemplateView):
+class EventLookupMixin(LookupFirstMixin):
+    def lookup(self) -> Event:
+        return owned(Event.objects.only("id"), self.organization, self.kwargs["pk"])
+
+
+class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
     template_name = "console/events/detail.html"
 
     def get_context_data(self, **kwargs):
@@ -139,13 +145,13 @@ class EventDetailView(ConsoleMixin, TemplateView):
         )
 
 
-class EventRetryView(ConsoleMixin, View):
+class EventRetryView(ConsoleMixin, EventLookupMixin, View):
     """POST: retry every dead or scheduled delivery of the event (``event_retry``)."""
 
     http_method_names = ["post"]
 
     def post(self, request, pk):
-        event = get_object_or_404(Event.objects.filter(organization=self.organization).only("id"), pk=pk)
+        event = self.lookup()
         result = delivery_services.event_retry(event=event)
         if result["retried"]:
             n = len(result["retried"])

@@ -22,6 +22,7 @@ from console.forms_pages import (
     TopicForm,
     call_service,
 )
+from console.owned import LookupFirstMixin, owned
 from console.paging import page_of
 from console.views_events import destination_choices, source_choices
 from hookstream import crypto
@@ -98,9 +99,12 @@ def secret_mask(source: Source) -> str:
         return crypto.MASK
 
 
-class SourceMixin(ConsoleMixin):
+class SourceMixin(ConsoleMixin, LookupFirstMixin):
     def get_source(self) -> Source:
-        return get_object_or_404(Source.objects.filter(organization=self.organization), pk=self.kwargs["pk"])
+        return owned(Source.objects.all(), self.organization, self.kwargs["pk"])
+
+    def lookup(self):
+        return self.get_source()
 
 
 class SourceListView(ConsoleMixin, TemplateView):
@@ -252,10 +256,7 @@ class ConnectionCreateView(ConnectionFormMixin, View):
 
 class ConnectionEditView(ConnectionFormMixin, View):
     def get_connection(self) -> Connection:
-        return get_object_or_404(
-            Connection.objects.filter(organization=self.organization).select_related("source", "destination"),
-            pk=self.kwargs["pk"],
-        )
+        return owned(Connection.objects.select_related("source", "destination"), self.organization, self.kwargs["pk"])
 
     def get(self, request, pk):
         connection = self.get_connection()
@@ -280,10 +281,7 @@ class ConnectionDeleteView(ConfirmDeleteView):
     what = "connection"
 
     def get_object(self):
-        return get_object_or_404(
-            Connection.objects.filter(organization=self.organization).select_related("source", "destination"),
-            pk=self.kwargs["pk"],
-        )
+        return owned(Connection.objects.select_related("source", "destination"), self.organization, self.kwargs["pk"])
 
     def label(self, connection):
         return connection.name or f"{connection.source.name} → {connection.destination.name}"
@@ -305,9 +303,12 @@ def publish_url(topic: Topic) -> str:
     return TopicSerializer().get_publish_url(topic)
 
 
-class TopicMixin(ConsoleMixin):
+class TopicMixin(ConsoleMixin, LookupFirstMixin):
     def get_topic(self) -> Topic:
-        return get_object_or_404(Topic.objects.filter(organization=self.organization), pk=self.kwargs["pk"])
+        return owned(Topic.objects.all(), self.organization, self.kwargs["pk"])
+
+    def lookup(self):
+        return self.get_topic()
 
 
 class TopicListView(ConsoleMixin, TemplateView):

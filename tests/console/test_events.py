@@ -184,3 +184,9 @@ def test_a_binary_body_is_shown_as_base64(alice):
 def test_pages_need_a_login(db):
     response = Client().get("/events/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_a_method_a_page_does_not_allow_is_a_404_for_another_organizations_id(alice, bob, failed_event):
+    assert client_for(bob).get(f"/events/{failed_event.pk}/retry/").status_code == 404
+    assert client_for(bob).post(f"/events/{failed_event.pk}/").status_code == 404
+    assert client_for(alice).post(f"/events/{failed_event.pk}/").status_code == 405

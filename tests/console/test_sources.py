@@ -162,6 +162,7 @@ def test_another_organizations_source_is_a_404_and_nothing_changes(alice, bob):
         assert client.get(path).status_code == 404, path
     assert client.post(f"/sources/{source.pk}/edit/", valid(name="Bob's now")).status_code == 404
     assert client.post(f"/sources/{source.pk}/delete/").status_code == 404
+    assert client.post(f"/sources/{source.pk}/").status_code == 404
     source.refresh_from_db()
     assert source.name == "Alice's"
     assert source.pk not in client.get("/sources/").content.decode()
