@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import signal
@@ -298,7 +299,8 @@ class Stack:
         """SQL statements the worker processes sent so far, per Celery task name (``count_queries``).
 
         Keys: ``<task name>`` (statements run inside that task), ``tasks:<task name>`` (tasks
-        run), ``other`` (outside any task). Written by the workers every 0.2 s and at exit.
+        run), ``other`` (outside any task), ``connections`` (database connections opened).
+        Written by the workers every 0.2 s and at exit.
         """
         total: dict[str, int] = {}
         for number in range(1, self.celery_workers + 1):
@@ -625,6 +627,8 @@ def _counted_celery(argv: list[str]) -> None:
         return execute(sql, params, many, context)
 
     def on_connection(sender, connection, **kwargs):
+        with lock:
+            counts["connections"] += 1
         if count_statement not in connection.execute_wrappers:
             connection.execute_wrappers.append(count_statement)
 
@@ -692,6 +696,49 @@ def print_table(rows: list[list], headers: list[str], *, title: str | None = Non
     print("  ".join("-" * w for w in widths))
     for row in text:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def event_body(number: int) -> bytes:
+    """A typical ~870-byte JSON webhook body (the size the sender baseline was measured with)."""
+    payload = {
+        "type": "order.updated",
+        "id": f"ord_{number:012d}",
+        "sequence": number,
+        "data": {
+            "customer": {"id": f"cus_{number % 977:08d}", "email": "someone@example.com", "name": "Jane Example"},
+            "items": [{"sku": f"SKU-{i:04d}", "quantity": i + 1, "price_cents": 1299 + i} for i in range(6)],
+            "shipping": {"line1": "1 Example Street", "city": "Springfield", "country": "US", "postcode": "12345"},
+            "notes": "x" * 240,
+        },
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _send_share(args: tuple[str, list[int]]) -> list[tuple[str, float, float, int]]:
+    """One ingest sender: posts its events in order; returns (event id, start, end, status)."""
+    import requests
+
+    url, numbers = args
+    results = []
+    headers = {"Content-Type": "application/json"}
+    with requests.Session() as session:
+        for number in numbers:
+            body = event_body(number)
+            started = time.time()
+            response = session.post(url, data=body, headers=headers, timeout=30)
+            ended = time.time()
+            event_id = response.json().get("event_id", "") if response.status_code == 200 else ""
+            results.append((event_id, started, ended, response.status_code))
+    return results
+
+
+def ingest(url: str, events: int, senders: int) -> list[tuple[str, float, float, int]]:
+    """Post events ``0..events-1`` to ``url`` from ``senders`` processes (keep-alive, each in order).
+
+    Returns (event id, start, end, status) per request; times are ``time.time()``."""
+    shares = [(url, list(range(i, events, senders))) for i in range(senders)]
+    with multiprocessing.get_context("fork").Pool(senders) as pool:
+        return [row for share in pool.map(_send_share, shares) for row in share]
 
 
 def machine() -> dict:
