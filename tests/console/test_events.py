@@ -93,9 +93,10 @@ def test_older_pages_follow_the_cursor_without_counting(alice):
     client = client_for(alice)
     with CaptureQueriesContext(connection) as queries:
         first = client.get("/events/")
-    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
-    # The only count is the delivery summary of the 25 events on the page, never of all events.
-    assert len(counts) == 1 and '"event_id" IN (' in counts[0]
+    # Nothing counts the organization's rows (Django's .count() is "COUNT(*) AS __count");
+    # counts of the deliveries of the page's events are fine.
+    sqls = [q["sql"].upper() for q in queries.captured_queries]
+    assert not [sql for sql in sqls if "COUNT(*)" in sql or "__COUNT" in sql]
     assert len(queries.captured_queries) <= 12
     html = first.content.decode()
     assert events[0].pk in html and events[24].pk in html and events[25].pk not in html
