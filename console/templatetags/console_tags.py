@@ -19,4 +19,6 @@ def nav_link(context, url_name: str, label: str, section: str):
         return ""
     match = getattr(context.get("request"), "resolver_match", None)
     current = bool(match and (match.url_name or "").startswith(section))
-    return format_html('<a href="{}"{}>{}</a>', href, ' aria-current="page"' if current else "", label)
+    if current:
+        return format_html('<a href="{}" aria-current="page">{}</a>', href, label)
+    return format_html('<a href="{}">{}</a>', href, label)

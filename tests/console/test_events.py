@@ -191,3 +191,10 @@ def test_a_method_a_page_does_not_allow_is_a_404_for_another_organizations_id(al
     assert client_for(bob).get(f"/events/{failed_event.pk}/retry/").status_code == 404
     assert client_for(bob).post(f"/events/{failed_event.pk}/").status_code == 404
     assert client_for(alice).post(f"/events/{failed_event.pk}/").status_code == 405
+
+
+def test_the_navigation_marks_the_events_section(alice, failed_event):
+    for path in ("/events/", f"/events/{failed_event.pk}/"):
+        html = client_for(alice).get(path).content.decode()
+        assert '<a href="/events/" aria-current="page">Events</a>' in html, path
+        assert '<a href="/sources/">Sources</a>' in html
