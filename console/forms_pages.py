@@ -32,14 +32,18 @@ def _error_dict(exc) -> dict[str, list[str]]:
     return _flatten_details(exc.detail)
 
 
-def add_errors(form: forms.Form, errors: dict[str, list[str]], aliases: dict[str, str] | None = None) -> None:
+def add_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
     """Put ``{field: [messages]}`` beside the form's fields; others go to the top of the form."""
-    aliases = aliases or {}
     for field, messages in errors.items():
-        name = aliases.get(field, field)
+        # A list item's error comes as "ip_allowlist.3": it belongs beside "ip_allowlist".
+        name, _, item = field.partition(".")
         target = name if name in form.fields else None
         for message in messages:
-            form.add_error(target, message if target or field == "non_field_errors" else f"{field}: {message}")
+            if target is None and field != "non_field_errors":
+                message = f"{field}: {message}"
+            elif item:
+                message = f"Entry {int(item) + 1 if item.isdigit() else item}: {message}"
+            form.add_error(target, message)
 
 
 def call_service(form: forms.Form, service, *, serializer_class=None, data: dict, conflict_field: str | None = None):

@@ -60,6 +60,7 @@ def test_it_creates_a_source_through_the_service(alice):
         ({"dedup_window_seconds": "soon"}, "dedup_window_seconds", "Enter a whole number."),
         ({"ip_denylist": "not-an-address"}, "ip_denylist", "not-an-address"),
         ({"verification_header": "bad header"}, "verification_header", "is not a valid header name"),
+        ({"ip_allowlist": "10.0.0.1\n" + "1" * 70}, "ip_allowlist", "Entry 2: Ensure this field has no more than 64"),
     ],
 )
 def test_bad_input_is_shown_beside_the_field(alice, fields, field, message):
