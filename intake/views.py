@@ -324,6 +324,9 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
     lookup_value_regex = LOOKUP_REGEX
     serializer_class = EventSerializer
     pagination_key = "events"
+    # Newest first by arrival: the after/before filters are on received_at too, so one index
+    # (intake migration 0003, event_org_received) serves the order, the cursor and the range.
+    cursor_field = "received_at"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

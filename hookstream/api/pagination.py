@@ -1,8 +1,13 @@
-"""Cursor pagination, newest first, keyed on ``(created_at, id)``.
+"""Cursor pagination, newest first, keyed on ``(created_at, id)`` (a view may name another
+timestamp in ``cursor_field``).
 
 The cursor names the last row of the page; the next page is every row strictly older in
 ``(created_at, id)`` order. Rows inserted while a client pages are newer than the cursor and
 so never shift a later page: no duplicates, no gaps. A ``limit`` outside 1..100 is a 400.
+
+No page counts rows (no ``COUNT(*)``): ``has_more`` comes from fetching one row more than the
+page. With an index on (organization, timestamp desc, id desc) every page, however deep,
+reads about ``limit`` index entries.
 """
 
 import base64
@@ -60,7 +65,11 @@ class CreatedCursorPagination(BasePagination):
         field = getattr(view, "cursor_field", self.ordering_field)
         if cursor:
             created, pk = decode_cursor(cursor)
-            queryset = queryset.filter(Q(**{f"{field}__lt": created}) | Q(**{field: created, "pk__lt": pk}))
+            # The redundant ``<=`` is the bound an index on (…, field, id) can start from; the
+            # OR alone is only a filter, and a deep page would read every newer row first.
+            queryset = queryset.filter(
+                Q(**{f"{field}__lt": created}) | Q(**{field: created, "pk__lt": pk}), **{f"{field}__lte": created}
+            )
         rows = list(queryset.order_by(f"-{field}", "-pk")[: limit + 1])
         self.has_more = len(rows) > limit
         rows = rows[:limit]
