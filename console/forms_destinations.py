@@ -62,6 +62,21 @@ GROUPS = (
 )
 
 
+# Words shown in capitals in field labels.
+_ACRONYMS = {"api": "API", "url": "URL", "id": "ID", "json": "JSON", "arn": "ARN", "rest": "REST", "vhost": "Vhost"}
+
+
+def config_label(name: str) -> str:
+    """A provider field's label: ``api_key_header`` → "API key header"."""
+    words = [_ACRONYMS.get(word, word) for word in name.split("_")]
+    label = " ".join(words)
+    return label[0].upper() + label[1:]
+
+
+def _join(*parts: str) -> str:
+    return " ".join(part.rstrip(".") + "." for part in parts if part)
+
+
 class FormRefused(Exception):
     """The serializer or the service refused the input; the errors are on the form."""
 
@@ -77,7 +92,7 @@ class DestinationForm(forms.Form):
     )
     status = forms.ChoiceField(choices=DestinationStatus.choices)
     url = forms.CharField(max_length=2048, required=False, label="URL")
-    method = forms.ChoiceField(choices=HttpMethod.choices)
+    method = forms.ChoiceField(choices=[(m, m) for m in HttpMethod.values])
     headers = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "X-Custom: value"}),
@@ -125,16 +140,14 @@ class DestinationForm(forms.Form):
         for name in self.placeholders():
             if name in self.fields:
                 self.fields[name].widget.attrs["class"] = "fill-in"
-                self.fields[name].help_text = (self.fields[name].help_text + " Fill in for this template.").strip()
+                self.fields[name].help_text = _join(self.fields[name].help_text, "Fill in for this template")
 
     # --- building --------------------------------------------------------------------------
 
     @staticmethod
     def _config_field(spec) -> forms.Field:
-        label = spec.name.replace("_", " ").capitalize()
-        help_text = spec.help
-        if spec.required:
-            help_text = (help_text + " Required.").strip()
+        label = config_label(spec.name)
+        help_text = _join(spec.help.capitalize(), "Required" if spec.required else "")
         if spec.choices:
             choices = [(c, c) for c in spec.choices]
             if not spec.required:
@@ -149,7 +162,7 @@ class DestinationForm(forms.Form):
                 label=label,
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 3}),
-                help_text=(help_text + " A JSON object.").strip(),
+                help_text=_join(help_text, "A JSON object"),
             )
         if spec.secret:
             return forms.CharField(
@@ -157,7 +170,7 @@ class DestinationForm(forms.Form):
                 required=False,
                 strip=False,
                 widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
-                help_text=(help_text + " Secret: stored encrypted, shown masked.").strip(),
+                help_text=_join(help_text, "Secret: stored encrypted, shown masked"),
             )
         return forms.CharField(label=label, required=False, help_text=help_text)
 

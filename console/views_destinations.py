@@ -19,7 +19,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin, safe_next
-from console.forms_destinations import TYPE_DESCRIPTIONS, DestinationForm, FormRefused
+from console.forms_destinations import TYPE_DESCRIPTIONS, DestinationForm, FormRefused, config_label
 from deliveries import services as delivery_services
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.selectors import dead_letters_for_destination
@@ -177,7 +177,8 @@ class DestinationTemplateListView(ConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         templates = [
-            {"template": t, "placeholders": [".".join(p) for p in template_placeholders(t)]} for t in all_templates()
+            {"template": t, "placeholders": [config_label(p[-1]) for p in template_placeholders(t)]}
+            for t in all_templates()
         ]
         return super().get_context_data(templates=templates, **kwargs)
 
