@@ -9,9 +9,11 @@ verification type and secret) are checked here and raised as Django ``Validation
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -148,6 +150,15 @@ def source_update(*, source: Source, data: dict) -> Source:
         source.verification_secret = crypto.encrypt(secret_plain) if secret_plain else ""
     _save_or_409(source, "source")
     return source
+
+
+def source_secret_generate(*, verification_type: str) -> str:
+    """A new random verification secret in the form ``verification_type`` expects: Standard
+    Webhooks ``whsec_`` + base64 of 32 bytes, else 64 hex characters. It is for the caller to
+    show once and to hand to ``source_create``/``source_update``; nothing is stored here."""
+    if verification_type == VerificationType.STANDARD_WEBHOOKS:
+        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_hex(32)
 
 
 def source_delete(*, source: Source) -> None:
