@@ -104,6 +104,11 @@ class SourceForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted and never shown again; standard_webhooks secrets start with whsec_.",
     )
+    generate_secret = forms.BooleanField(
+        required=False,
+        label="Generate a secret for me",
+        help_text="A random secret of the chosen type, shown once after saving for you to give the sender.",
+    )
     verification_header = forms.CharField(
         required=False, max_length=200, help_text="HMAC: the signature header (default X-Hub-Signature-256)."
     )
@@ -135,9 +140,22 @@ class SourceForm(forms.Form):
                 "verification_secret"
             ].help_text = f"Stored: {stored_secret_mask}. Leave empty to keep it; type a new one to replace it."
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("generate_secret"):
+            if not cleaned.get("verification_type"):
+                self.add_error("generate_secret", "Choose a verification type first.")
+            elif cleaned.get("verification_secret"):
+                self.add_error("generate_secret", "Type a secret or generate one, not both.")
+        return cleaned
+
     @classmethod
     def initial_from(cls, source) -> dict:
-        initial = {name: getattr(source, name) for name in cls.base_fields if name != "verification_secret"}
+        initial = {
+            name: getattr(source, name)
+            for name in cls.base_fields
+            if name not in ("verification_secret", "generate_secret")
+        }
         initial["verification_type"] = source.verification_type or ""
         initial["dedup_strategy"] = source.dedup_strategy or ""
         initial["ip_allowlist"] = "\n".join(source.ip_allowlist or [])
@@ -147,6 +165,7 @@ class SourceForm(forms.Form):
     def to_api(self) -> dict:
         """The body a ``POST``/``PATCH /v1/sources`` would carry."""
         data = dict(self.cleaned_data)
+        data.pop("generate_secret")
         data["verification_type"] = data["verification_type"] or None
         data["dedup_strategy"] = data["dedup_strategy"] or None
         data["ip_allowlist"] = _lines(data["ip_allowlist"])

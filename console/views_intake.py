@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -133,6 +134,30 @@ class SourceDetailView(SourceMixin, TemplateView):
         )
 
 
+def source_save(request, form: SourceForm, service, *, done: str):
+    """Validate and save a source form with ``service``; answer the next page, or None when
+    the form now carries the errors.
+
+    A secret generated on request (``source_secret_generate``) is shown on the answer to this
+    POST only: never stored in clear, put in the session or rendered again.
+    """
+    data = form.to_api()
+    generated = None
+    if form.cleaned_data["generate_secret"]:
+        generated = services.source_secret_generate(verification_type=data["verification_type"])
+        data["verification_secret"] = generated
+    try:
+        source = call_service(form, service, serializer_class=SourceWrite, data=data, conflict_field="slug")
+    except ServiceRefused:
+        return None
+    messages.success(request, done.format(name=source.name))
+    if generated is None:
+        return redirect("console:source-detail", pk=source.pk)
+    response = render(request, "console/sources/secret.html", {"source": source, "secret": generated})
+    add_never_cache_headers(response)
+    return response
+
+
 class SourceCreateView(ConsoleMixin, View):
     template_name = "console/sources/form.html"
 
@@ -142,19 +167,14 @@ class SourceCreateView(ConsoleMixin, View):
     def post(self, request):
         form = SourceForm(request.POST)
         if form.is_valid():
-            try:
-                source = call_service(
-                    form,
-                    lambda data: services.source_create(organization=self.organization, data=data),
-                    serializer_class=SourceWrite,
-                    data=form.to_api(),
-                    conflict_field="slug",
-                )
-            except ServiceRefused:
-                pass
-            else:
-                messages.success(request, f"Created source “{source.name}”. Point your webhooks at its ingest URL.")
-                return redirect("console:source-detail", pk=source.pk)
+            answer = source_save(
+                request,
+                form,
+                lambda data: services.source_create(organization=self.organization, data=data),
+                done="Created source “{name}”. Point your webhooks at its ingest URL.",
+            )
+            if answer is not None:
+                return answer
         return render(request, self.template_name, {"form": form, "source": None})
 
 
@@ -170,19 +190,14 @@ class SourceEditView(SourceMixin, View):
         source = self.get_source()
         form = SourceForm(request.POST, stored_secret_mask=secret_mask(source))
         if form.is_valid():
-            try:
-                call_service(
-                    form,
-                    lambda data: services.source_update(source=source, data=data),
-                    serializer_class=SourceWrite,
-                    data=form.to_api(),
-                    conflict_field="slug",
-                )
-            except ServiceRefused:
-                pass
-            else:
-                messages.success(request, f"Saved source “{source.name}”.")
-                return redirect("console:source-detail", pk=source.pk)
+            answer = source_save(
+                request,
+                form,
+                lambda data: services.source_update(source=source, data=data),
+                done="Saved source “{name}”.",
+            )
+            if answer is not None:
+                return answer
         return render(request, self.template_name, {"form": form, "source": self.get_source()})
 
 

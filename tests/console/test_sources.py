@@ -180,3 +180,45 @@ def test_user_values_are_escaped(alice):
 
 def test_pages_need_a_login(db):
     assert Client().get("/sources/").status_code == 302
+
+
+def test_a_generated_secret_is_shown_once_then_only_masked(alice):
+    client = client_for(alice)
+    response = client.post("/sources/new/", valid(verification_type="standard_webhooks", generate_secret="on"))
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    secret = response.context["secret"]
+    source = Source.objects.get(organization=alice.org)
+    assert secret.startswith("whsec_") and crypto.decrypt(source.verification_secret) == secret
+    html = response.content.decode()
+    assert 'class="secret-once"' in html and f'value="{secret}"' in html
+
+    for path in ("/sources/", f"/sources/{source.pk}/", f"/sources/{source.pk}/edit/"):
+        page = client.get(path).content.decode()
+        assert secret not in page and secret[6:] not in page, path
+    assert f"****{secret[-4:]}" in client.get(f"/sources/{source.pk}/").content.decode()
+    assert secret not in str(dict(client.session))
+
+    # Editing can rotate it the same way (an HMAC secret this time).
+    rotated = client.post(
+        f"/sources/{source.pk}/edit/", valid(slug=source.slug, verification_type="hmac_sha256", generate_secret="on")
+    )
+    new_secret = rotated.context["secret"]
+    source.refresh_from_db()
+    assert len(new_secret) == 64 and crypto.decrypt(source.verification_secret) == new_secret
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"generate_secret": "on"}, "Choose a verification type first."),
+        (
+            {"generate_secret": "on", "verification_type": "hmac_sha1", "verification_secret": "typed"},
+            "Type a secret or generate one, not both.",
+        ),
+    ],
+)
+def test_generating_a_secret_needs_a_type_and_no_typed_secret(alice, fields, message):
+    response = client_for(alice).post("/sources/new/", valid(**fields))
+    assert response.status_code == 200
+    assert response.context["form"].errors["generate_secret"] == [message]
+    assert not Source.objects.filter(organization=alice.org).exists()
