@@ -19,30 +19,23 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus, TriggerType
 from destinations import services
 from destinations.models import CircuitState, CircuitStateValue, Destination
+from hookstream.models import Organization
 from intake.models import Event
 from tests.browser.conftest import log_in, shot
-from tests.deliveries.conftest import worker_factory  # noqa: F401  (the fixture)
+from tests.deliveries.conftest import receiver, worker_factory  # noqa: F401  (fixtures)
 from tests.deliveries.receiver import Receiver
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
-
-
-def _answer(receiver: Receiver, status: int) -> None:
-    receiver.default = (status, {}, b'{"ok":true}' if status == 200 else b'{"error":"down"}')
+def _answer(server: Receiver, status: int) -> None:
+    server.default = (status, {}, b'{"ok":true}' if status == 200 else b'{"error":"down"}')
 
 
 def _attempt_rows(page, status: str):
@@ -52,7 +45,7 @@ def _attempt_rows(page, status: str):
 def test_create_from_a_template_send_open_the_breaker_reset_and_retry_a_dead_letter(
     page,
     alice,
-    receiver,
+    receiver,  # noqa: F811
     worker_factory,  # noqa: F811
 ):
     worker_factory(2)
@@ -252,6 +245,7 @@ def seed_demo_traffic(org) -> None:
 
 
 def test_the_dashboard_with_a_day_of_traffic(page, alice):
+    Organization.objects.filter(pk=alice.org.pk).update(name="Acme")  # the README's demo company
     seed_demo_traffic(alice.org)
     log_in(page, alice)
     page.goto("/")
