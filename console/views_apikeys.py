@@ -3,6 +3,7 @@ revoke."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,7 +52,11 @@ class APIKeyCreateView(ConsoleMixin, View):
             except ServiceRefused:
                 pass
             else:
-                response = render(request, "console/apikeys/created.html", {"key": key, "raw_key": raw})
+                response = render(
+                    request,
+                    "console/apikeys/created.html",
+                    {"key": key, "raw_key": raw, "api_base": settings.HOOKSTREAM_PUBLIC_URL},
+                )
                 add_never_cache_headers(response)
                 return response
         return render(request, self.template_name, {"form": form})
