@@ -158,6 +158,9 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport, made to survive a Redis restart (see hookstream/broker.py).
+        CELERY_BROKER_TRANSPORT = "hookstream.broker:Transport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
