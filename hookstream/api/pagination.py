@@ -12,6 +12,7 @@ reads about ``limit`` index entries.
 
 import base64
 import binascii
+import re
 from datetime import datetime
 
 from django.db.models import Q
@@ -21,6 +22,7 @@ from rest_framework.response import Response
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+CURSOR_PK_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def encode_cursor(created_at: datetime, pk: str) -> str:
@@ -32,6 +34,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        # Only an id can follow: anything else (a NUL byte reaches PostgreSQL as an error) is
+        # a forged cursor, not a page.
+        if not CURSOR_PK_RE.fullmatch(pk):
+            raise ValueError(pk)
         return datetime.fromisoformat(created), pk
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
