@@ -29,6 +29,16 @@ from hookstream.api.exceptions import Conflict, _flatten_details
 
 CONFIG_PREFIX = "cfg_"
 SIGNING_NONE = "none"
+TYPE_LABELS = {
+    DestinationType.HTTP: "HTTP webhook",
+    DestinationType.SQS: "AWS SQS",
+    DestinationType.S3: "AWS S3",
+    DestinationType.EVENTBRIDGE: "AWS EventBridge",
+    DestinationType.PUBSUB: "Google Cloud Pub/Sub",
+    DestinationType.KAFKA: "Kafka",
+    DestinationType.RABBITMQ: "RabbitMQ",
+    DestinationType.WEBSOCKET: "WebSocket",
+}
 TYPE_DESCRIPTIONS = {
     DestinationType.HTTP: "A webhook: POST (or PUT/PATCH) to an HTTP endpoint, optionally signed.",
     DestinationType.SQS: "Send each event as a message to an AWS SQS queue.",

@@ -8,6 +8,8 @@ for anyone else's id); every write goes through ``destinations.services`` or
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
@@ -19,12 +21,18 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin, safe_next
-from console.forms_destinations import TYPE_DESCRIPTIONS, DestinationForm, FormRefused, config_label
+from console.forms_destinations import (
+    TYPE_DESCRIPTIONS,
+    TYPE_LABELS,
+    DestinationForm,
+    FormRefused,
+    config_label,
+)
 from deliveries import services as delivery_services
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.selectors import dead_letters_for_destination
 from destinations import selectors, services
-from destinations.models import DestinationStatus, DestinationType
+from destinations.models import CircuitStateValue, DestinationStatus, DestinationType
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
 from templates_catalog.catalog import all_templates, get_template, template_placeholders
@@ -69,9 +77,14 @@ def live_context(destination) -> dict:
         .iterator()
     ):
         waiting[status] += 1
+    circuit = selectors.destination_circuit(destination=destination)
+    probe_at = None
+    if circuit.state == CircuitStateValue.OPEN and circuit.opened_at:
+        probe_at = circuit.opened_at + timedelta(milliseconds=destination.circuit_breaker_reset_ms)
     return {
         "destination": destination,
-        "circuit": selectors.destination_circuit(destination=destination),
+        "circuit": circuit,
+        "probe_at": probe_at,
         "attempts": DeliveryAttempt.objects.filter(destination=destination).order_by("-created_at", "-id")[
             :RECENT_ATTEMPTS
         ],
@@ -91,7 +104,7 @@ class DestinationDetailView(ConsoleMixin, TemplateView):
         secret_names = set(provider.secret_fields())
         return super().get_context_data(
             **live_context(destination),
-            config_rows=[(name, config[name], name in secret_names) for name in sorted(config)],
+            config_rows=[(config_label(name), config[name], name in secret_names) for name in sorted(config)],
             signing=selectors.masked_signing_config(destination),
             headers=mask_headers(destination.headers or {}, set()),
             template=get_template(destination.template) if destination.template else None,
@@ -114,8 +127,8 @@ class DestinationLiveView(ConsoleMixin, TemplateView):
 
 def _type_choices() -> list[dict]:
     return [
-        {"value": value, "label": label, "description": TYPE_DESCRIPTIONS[value]}
-        for value, label in DestinationType.choices
+        {"value": value, "label": TYPE_LABELS[value], "description": TYPE_DESCRIPTIONS[value]}
+        for value in DestinationType.values
     ]
 
 

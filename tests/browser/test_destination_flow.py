@@ -122,6 +122,12 @@ def test_pause_resume_and_delete_in_the_browser(page, alice):
         organization=alice.org, data={"name": "Short-lived", "type": "http", "url": "https://example.com/in"}
     )
     log_in(page, alice)
+    page.goto("/destinations/new/")
+    expect(page.locator(".choice-grid li")).to_have_count(8)
+    shot(page, "destination-choose-type")
+    page.goto(f"/destinations/{destination.pk}/edit/")
+    expect(page.locator("#id_url")).to_have_value("https://example.com/in")
+    shot(page, "destination-edit")
     page.goto(f"/destinations/{destination.pk}/")
     page.click("button:text('Pause')")
     expect(page.locator("h1 [data-status=paused]")).to_be_visible()
