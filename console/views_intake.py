@@ -32,11 +32,12 @@ from intake.models import Connection, Source, Subscription, Topic
 from intake.serializers import (
     ConnectionWriteSerializer,
     SourceSerializer,
+    SourceWriteSerializer,
     SubscriptionWriteSerializer,
     TopicSerializer,
     TopicWriteSerializer,
 )
-from intake.serializers import SourceWriteSerializer as SourceWrite
+from intake.views import ID_PARAM_RE
 
 
 class ConfirmDeleteView(ConsoleMixin, View):
@@ -147,7 +148,7 @@ def source_save(request, form: SourceForm, service, *, done: str):
         generated = services.source_secret_generate(verification_type=data["verification_type"])
         data["verification_secret"] = generated
     try:
-        source = call_service(form, service, serializer_class=SourceWrite, data=data, conflict_field="slug")
+        source = call_service(form, service, serializer_class=SourceWriteSerializer, data=data, conflict_field="slug")
     except ServiceRefused:
         return None
     messages.success(request, done.format(name=source.name))
@@ -232,8 +233,8 @@ class ConnectionListView(ConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         connections = Connection.objects.filter(organization=self.organization).select_related("source", "destination")
-        source_id = self.request.GET.get("source_id")
-        if source_id:
+        source_id = self.request.GET.get("source_id", "")
+        if ID_PARAM_RE.match(source_id):  # anything else names no source
             connections = connections.filter(source_id=source_id)
         return super().get_context_data(page=page_of(self.request, connections), **kwargs)
 

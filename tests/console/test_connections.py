@@ -157,3 +157,15 @@ def test_user_values_are_escaped(alice):
         assert XSS_ESCAPED in html, path
     refused = client.post("/connections/new/", form(source, destination, filter_rules=XSS)).content.decode()
     assert XSS not in refused
+
+
+def test_the_list_filters_by_source_and_ignores_a_malformed_one(alice, route):
+    source, destination = route
+    other = make_source(alice.org, name="Other")
+    mine = Connection.objects.create(organization=alice.org, source=source, destination=destination, name="mine")
+    theirs = Connection.objects.create(organization=alice.org, source=other, destination=destination, name="theirs")
+    client = client_for(alice)
+    html = client.get("/connections/", {"source_id": source.pk}).content.decode()
+    assert mine.pk in html and theirs.pk not in html
+    response = client.get("/connections/", {"source_id": "\x00"})
+    assert response.status_code == 200 and mine.pk in response.content.decode()

@@ -1,6 +1,7 @@
 """Console: the event list (filters, older pages) and the event detail (body, headers,
 deliveries, attempts timeline, retry)."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -198,3 +199,11 @@ def test_the_navigation_marks_the_events_section(alice, failed_event):
         html = client_for(alice).get(path).content.decode()
         assert '<a href="/events/" aria-current="page">Events</a>' in html, path
         assert '<a href="/sources/">Sources</a>' in html
+
+
+def test_a_forged_cursor_shows_the_newest_page(alice, failed_event):
+    forged = base64.urlsafe_b64encode(b"2025-01-01T00:00:00+00:00|\x00").decode()
+    for path in ("/events/", "/sources/", "/connections/", "/topics/", "/api-keys/"):
+        response = client_for(alice).get(path, {"cursor": forged}, follow=True)
+        assert response.status_code == 200, path
+        assert "no longer valid" in response.content.decode(), path
