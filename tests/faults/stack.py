@@ -1,0 +1,466 @@
+"""A private hookstream stack for fault injection: its own PostgreSQL and Redis on free ports,
+gunicorn, Celery worker and beat as subprocesses, a load generator and the checks of issue #7.
+
+Nothing here touches the shared PostgreSQL (5432) or Redis (6379): the faults (kill -9,
+FLUSHALL, restarts) are injected into instances this module starts in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import itertools
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# Deliveries that are not finished yet (everything else is final).
+UNFINISHED = ("pending", "scheduled", "in_flight", "held")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+def _die_with_parent() -> None:
+    """Child processes get SIGKILL if the test process dies, so a crashed run leaves no stack."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def postgres_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    return found[-1] if found else shutil.which(name)
+
+
+def postgres_available() -> bool:
+    if not (postgres_bin("initdb") and postgres_bin("pg_ctl")):
+        return False
+    # initdb refuses to run as root: CI (root) runs it as the postgres user.
+    return os.geteuid() != 0 or (_postgres_user() is not None and shutil.which("runuser") is not None)
+
+
+def redis_available() -> bool:
+    return shutil.which("redis-server") is not None
+
+
+def _postgres_user():
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        return None
+
+
+class PrivatePostgres:
+    """A throw-away cluster on a free port.
+
+    ``fsync=off`` is safe for the restart test: it only matters if the operating system
+    crashes, and a killed postmaster leaves every written WAL page in the kernel's cache.
+    ``synchronous_commit`` stays on: with it off a commit is acknowledged while its WAL record
+    may still be in PostgreSQL's shared memory, and ``pg_ctl stop -m immediate`` would lose
+    events whose ingest had answered 200 — the very guarantee under test.
+    """
+
+    def __init__(self, root: Path):
+        self.dir = root / "pg"
+        self.socket_dir = root
+        self.log = root / "postgres.log"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            user = _postgres_user()
+            os.chown(root, user.pw_uid, user.pw_gid)
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        command = list(args)
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def init(self) -> None:
+        self._run(
+            postgres_bin("initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"
+        )
+        self.start()
+        with self.connect(dbname="postgres") as conn:
+            conn.execute("CREATE DATABASE hookstream")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
+        self._run(
+            postgres_bin("pg_ctl"), "-D", str(self.dir), "-l", str(self.log), "-w", "-t", "60", "-o", options, "start"
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run(postgres_bin("pg_ctl"), "-D", str(self.dir), "-m", mode, "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/hookstream"
+
+    def connect(self, dbname: str = "hookstream"):
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5
+        )
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+class PrivateRedis:
+    def __init__(self, root: Path):
+        self.dir = root
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=open(self.dir / "redis.log", "ab"),  # noqa: SIM115  (the child keeps it)
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        wait_port(self.port, 10, "redis-server")
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+
+@dataclass
+class Result:
+    """One ingest request of the load: what was sent and how it was answered."""
+
+    seq: int
+    sent_at: float
+    done_at: float = 0.0
+    status: int | None = None  # None: no answer (time-out or connection error)
+    error: str = ""
+    event_id: str | None = None
+
+
+class Load:
+    """Ingest events steadily from a few threads; each body carries a sequence number."""
+
+    def __init__(self, url: str, rate: float, threads: int = 3, timeout: float = 10.0):
+        self.url = url
+        self.interval = threads / rate
+        self.threads = threads
+        self.timeout = timeout
+        self.results: list[Result] = []
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> Load:
+        for n in range(self.threads):
+            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
+            thread.start()
+            self._workers.append(thread)
+        return self
+
+    def stop(self) -> list[Result]:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(self.timeout + 5)
+        return list(self.results)
+
+    def _run(self, n: int) -> None:
+        session = requests.Session()
+        next_at = time.monotonic() + n * self.interval / self.threads
+        while not self._stop.is_set():
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            next_at = max(next_at + self.interval, time.monotonic() - 1)
+            result = Result(seq=next(self._seq), sent_at=time.time())
+            body = json.dumps({"type": "fault.test", "seq": result.seq})
+            try:
+                response = session.post(
+                    self.url, data=body, headers={"Content-Type": "application/json"}, timeout=(3, self.timeout)
+                )
+                result.status = response.status_code
+                if response.status_code == 200:
+                    result.event_id = response.json()["event_id"]
+            except requests.RequestException as exc:
+                result.error = f"{type(exc).__name__}: {exc}"
+                session = requests.Session()
+            result.done_at = time.time()
+            with self._lock:
+                self.results.append(result)
+
+
+@dataclass
+class Stack:
+    """PostgreSQL, Redis, gunicorn, Celery worker(s) and beat, all private to one test module."""
+
+    root: Path
+    postgres: PrivatePostgres
+    redis: PrivateRedis
+    web_port: int = field(default_factory=free_port)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    others: list[subprocess.Popen] = field(default_factory=list)
+    source_id: str = ""
+    worker_concurrency: int = 4
+    _worker_numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    @classmethod
+    def create(cls) -> Stack:
+        root = Path(tempfile.mkdtemp(prefix="hookstream-faults-"))
+        return cls(root=root, postgres=PrivatePostgres(root), redis=PrivateRedis(root))
+
+    def env(self) -> dict[str, str]:
+        from cryptography.fernet import Fernet
+
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HOOKSTREAM_TESTING"}
+        }
+        if not hasattr(self, "_keys"):
+            self._keys = (Fernet.generate_key().decode(), Fernet.generate_key().decode())
+        env.update(
+            DJANGO_SETTINGS_MODULE="hookstream.settings",
+            DATABASE_URL=self.postgres.url,
+            REDIS_URL=self.redis.url(0),
+            CELERY_BROKER_URL=self.redis.url(1),
+            DEBUG="false",
+            HOOKSTREAM_TESTING="false",
+            SECRET_KEY=self._keys[0],
+            HOOKSTREAM_ENCRYPTION_KEY=self._keys[1],
+            HOOKSTREAM_VAR_DIR=str(self.root / "var"),
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            HOOKSTREAM_ALLOW_PRIVATE_NETWORKS="true",
+            # Recovery in seconds rather than minutes (README, Configuration).
+            HOOKSTREAM_LEASE_SECONDS="5",
+            HOOKSTREAM_BEAT_INTERVAL_SECONDS="0.5",
+            HOOKSTREAM_WAKE_GRACE_SECONDS="2",
+            LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115  (the child keeps it)
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=BASE_DIR,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def up(self, receiver_url: str) -> None:
+        """Start everything, migrate, and route a source to an HTTP destination at the receiver."""
+        self.postgres.init()
+        self.redis.start()
+        self.manage("migrate", "--noinput", "-v", "0")
+        api_key = self.manage("create_api_key", "--org", "faults", "--create-org").strip().splitlines()[-1]
+        self.others.append(
+            self._spawn(
+                "web",
+                "-m",
+                "gunicorn",
+                "hookstream.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            )
+        )
+        self.others.append(
+            self._spawn(
+                "beat", "-m", "celery", "-A", "hookstream", "beat", "--schedule", str(self.root / "celerybeat-schedule")
+            )
+        )
+        self.start_worker()
+        wait_port(self.web_port, 30, "gunicorn")
+        self._configure(api_key, receiver_url)
+
+    def _configure(self, api_key: str, receiver_url: str) -> None:
+        api = requests.Session()
+        api.headers["X-API-Key"] = api_key
+        base = f"http://127.0.0.1:{self.web_port}/v1"
+
+        def create(path: str, body: dict) -> str:
+            response = api.post(f"{base}/{path}", json=body, timeout=30)
+            assert response.status_code == 201, response.text
+            return response.json()["id"]
+
+        destination_id = create(
+            "destinations",
+            {
+                "name": "Receiver",
+                "type": "http",
+                "url": receiver_url,
+                "timeout_ms": 3000,
+                "retry_intervals": [1],
+                "retry_max_attempts": 10,
+            },
+        )
+        self.source_id = create("sources", {"name": "Load"})
+        create("connections", {"source_id": self.source_id, "destination_id": destination_id})
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/v1/ingest/{self.source_id}"
+
+    def start_worker(self) -> subprocess.Popen:
+        n = next(self._worker_numbers)
+        worker = self._spawn(
+            f"worker-{n}",
+            "-m",
+            "celery",
+            "-A",
+            "hookstream",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(self.worker_concurrency),
+            "--hostname",
+            f"faults-{n}@%h",
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill_workers(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=10)
+        self.others.extend(self.workers)  # reaped at the end
+        self.workers = []
+
+    def restart_redis(self, flush: bool = True) -> None:
+        if flush:
+            self.redis.client().flushall()
+        self.redis.kill()
+        self.redis.start()
+
+    def down(self) -> None:
+        for process in [*self.workers, *self.others]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [*self.workers, *self.others]:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.redis.kill()
+        with contextlib.suppress(Exception):
+            self.postgres.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def logs(self, lines: int = 40) -> str:
+        """The end of every process log, for a failure message."""
+        out = []
+        for path in sorted(self.root.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # --- what the database says -------------------------------------------------------------
+
+    def unfinished(self) -> int:
+        return self.postgres.query(
+            "SELECT count(*) FROM deliveries_delivery WHERE status = ANY(%s)", (list(UNFINISHED),)
+        )[0][0]
+
+    def in_flight_event_ids(self, claimed_before: float | None = None) -> set[str]:
+        sql = "SELECT event_id FROM deliveries_delivery WHERE status = 'in_flight'"
+        params: tuple = ()
+        if claimed_before is not None:
+            sql += " AND updated_at < to_timestamp(%s)"
+            params = (claimed_before,)
+        return {row[0] for row in self.postgres.query(sql, params)}
+
+    def stored_event_ids(self, ids) -> set[str]:
+        return {row[0] for row in self.postgres.query("SELECT id FROM intake_event WHERE id = ANY(%s)", (list(ids),))}
+
+    def dead_deliveries(self) -> int:
+        return self.postgres.query("SELECT count(*) FROM deliveries_delivery WHERE status = 'dead'")[0][0]
+
+
+def received_counts(receiver) -> Counter:
+    """How many times each event id reached the receiver."""
+    with receiver.lock:
+        return Counter(r.headers.get("X-hookstream-Event-Id") for r in receiver.requests)
+
+
+def received_seqs(receiver) -> dict[str, int]:
+    """Event id → the load's sequence number, read from the delivered bodies."""
+    with receiver.lock:
+        return {r.headers.get("X-hookstream-Event-Id"): json.loads(r.body)["seq"] for r in receiver.requests}
