@@ -688,7 +688,7 @@ def print_table(rows: list[list], headers: list[str], *, title: str | None = Non
             return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
         return "—" if value is None else str(value)
 
-    text = [[cell(v) for v in row] for row in rows]
+    text = [[cell(v) for v in row] + [""] * (len(headers) - len(row)) for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(headers)]
     if title:
         print(f"\n{title}")

@@ -55,6 +55,11 @@ SIGNING_SECRET_FIELDS = ("secret",)
 # A claimed delivery that cannot go now because of a concurrency cap waits about this long.
 CONCURRENCY_BACKOFF_SECONDS = (0.05, 0.3)
 RETRY_AFTER_STATUSES = {429, 503}
+# A failed attempt that held its worker thread this long (or half the destination's time-out,
+# if shorter) marks the destination as failing slowly: the failing-destination cap applies.
+SLOW_FAILURE_SECONDS = 1.0
+# The longest a delivery over the failing-destination cap is put back for.
+FAILING_BACKOFF_MAX_SECONDS = 60.0
 
 
 # --- providers, cached per worker ------------------------------------------------------
@@ -171,26 +176,58 @@ def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -
             transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait))
 
 
+def _slow_key(destination_id: str) -> str:
+    return f"hs:dst-slow:{destination_id}"
+
+
+def _slow_failure(destination: Destination, duration_ms: int) -> bool:
+    """Did a failed attempt hold its worker thread long (a time-out, a stalled connection)?"""
+    threshold = min(SLOW_FAILURE_SECONDS, destination.timeout_ms / 2000.0)
+    return duration_ms >= threshold * 1000
+
+
+def failing_slowly(destination: Destination, failure_count: int) -> bool:
+    """Is the destination failing, and were its recent failures slow?
+
+    Only then does the failing-destination cap apply: a target that answers 500 at once
+    costs the workers no more than a healthy one, and capping it would only delay its
+    retries. The mark is kept in the cache (Redis when ``REDIS_URL`` is set) by
+    :func:`_record`; the cache is only asked when the circuit counts failures, so healthy
+    destinations pay nothing for it.
+    """
+    return failure_count > 0 and bool(cache.get(_slow_key(destination.pk)))
+
+
 def _over_limits(destination: Destination, delivery_id: str, now: datetime, *, failing: bool = False) -> float | None:
     """Seconds to wait when the destination's concurrency cap or rate limit is reached.
 
-    A destination whose last attempt failed (time-outs, errors) is capped at
-    ``HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT`` attempts in flight even without its own
-    ``max_concurrency``: a target that hangs for ``timeout_ms`` on every request must not
-    occupy every worker thread and starve the healthy destinations while its circuit
-    breaker counts up to the threshold. Deliveries over the cap wait about one time-out.
+    A destination failing slowly (``failing``: its last failures were time-outs or stalls,
+    see :func:`failing_slowly`) is capped at ``HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT``
+    attempts in flight even without its own ``max_concurrency``: a target that hangs for
+    ``timeout_ms`` on every request must not occupy every worker thread and starve the
+    healthy destinations while its circuit breaker counts up to the threshold (or forever,
+    with the breaker off). Deliveries over that cap are put back for a wait drawn evenly
+    between half a time-out and one time-out per ``cap`` of its pending backlog: the
+    re-checks are spread so that about ``cap`` come due per time-out — as many as the cap
+    lets through, so its slots stay used while the backlog costs few claims, however long.
     """
     cap = destination.max_concurrency
     backoff = random.uniform(*CONCURRENCY_BACKOFF_SECONDS)
     failing_cap = settings.HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT
-    if failing and failing_cap and (cap is None or failing_cap < cap):
+    failing = failing and bool(failing_cap) and (cap is None or failing_cap < cap)
+    if failing:
         cap = failing_cap
-        backoff = min(destination.timeout_ms / 1000.0, 5.0) * random.uniform(0.5, 1.0)
     if cap:
         in_flight = Delivery.objects.filter(
             destination_id=destination.pk, status=DeliveryStatus.IN_FLIGHT, lease_expires_at__gt=now
         ).count()
         if in_flight > cap:
+            if failing:
+                backlog = Delivery.objects.filter(destination_id=destination.pk, status=DeliveryStatus.PENDING).count()
+                rounds = max(1.0, backlog / cap)
+                timeout = min(destination.timeout_ms / 1000.0, 5.0)
+                longest = max(timeout, min(timeout * rounds, FAILING_BACKOFF_MAX_SECONDS))
+                backoff = random.uniform(0.5 * timeout, longest)
             return backoff
     if destination.rate_limit_per_second:
         return _rate_slot_wait(destination, delivery_id)
@@ -295,6 +332,8 @@ def _record(
             attempt.save(force_insert=True)
             if circuit.circuit_record_success(destination=destination, delivery_id=delivery.pk, now=now, seen=seen):
                 held_deliveries_release(destination=destination)
+            if seen is not None and seen[1] > 0:
+                _cache_call(cache.delete, _slow_key(destination.pk))  # it answers again: no longer slow
             return None
 
         # The policy is read at the moment of failure: an edit made since the claim applies.
@@ -334,9 +373,25 @@ def _record(
                 dead_letter_put(delivery=delivery, reason=reason, error=outcome.error or "", now=now)
         attempt.save(force_insert=True)
         circuit.circuit_record_failure(destination=destination, delivery_id=delivery.pk, now=now)
+        if _slow_failure(destination, duration_ms):
+            _mark_slow(destination)
         if not moved:
             logger.warning("lease of %s was lost during the attempt; attempt recorded only", delivery.pk)
     return countdown
+
+
+def _cache_call(method, *args) -> None:
+    """A cache write that must not fail the attempt's record (the cache only tunes the cap)."""
+    try:
+        method(*args)
+    except Exception:
+        logger.warning("cache unavailable: the failing-destination mark was not updated", exc_info=True)
+
+
+def _mark_slow(destination: Destination) -> None:
+    """Remember that ``destination`` fails slowly, for about two time-outs or 30 s at least."""
+    ttl = max(30, int(destination.timeout_ms / 1000.0 * 2))
+    _cache_call(cache.set, _slow_key(destination.pk), 1, ttl)
 
 
 def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
@@ -352,6 +407,14 @@ def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetim
             "created_at": now,
         },
     )
+
+
+def _failing_slowly_safe(destination: Destination, failure_count: int) -> bool:
+    try:
+        return failing_slowly(destination, failure_count)
+    except Exception:  # no cache: cap every failing destination, as the safe side
+        logger.warning("cache unavailable: treating failing destination %s as slow", destination.pk, exc_info=True)
+        return failure_count > 0
 
 
 # --- the entry point ----------------------------------------------------------------------
@@ -383,7 +446,7 @@ def process_delivery(delivery_id: str) -> None:
     if not allowed:
         _hold(delivery, lease, now)
         return
-    wait = _over_limits(destination, delivery_id, now, failing=seen[1] > 0)
+    wait = _over_limits(destination, delivery_id, now, failing=_failing_slowly_safe(destination, seen[1]))
     if wait is not None:
         _put_back(delivery, lease, now, wait)
         return
