@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from hookstream import crypto
-from intake.models import Connection, Source
+from intake.models import Connection, Source, Topic
 from tests.console.test_events import XSS, XSS_ESCAPED, client_for
 from tests.factories import make_destination, make_source
 
@@ -222,3 +222,41 @@ def test_generating_a_secret_needs_a_type_and_no_typed_secret(alice, fields, mes
     assert response.status_code == 200
     assert response.context["form"].errors["generate_secret"] == [message]
     assert not Source.objects.filter(organization=alice.org).exists()
+
+
+def test_no_form_answers_500_for_nul_bytes_or_oversized_values(alice):
+    topic = Topic.objects.create(organization=alice.org, name="T", slug="t")
+    source = make_source(alice.org)
+    nasty = {
+        name: "a\x00b"
+        for name in (
+            "name",
+            "slug",
+            "description",
+            "verification_header",
+            "dedup_field",
+            "ip_allowlist",
+            "filter_rules",
+            "transform_expression",
+            "source_id",
+            "destination_id",
+        )
+    }
+    huge = dict.fromkeys(nasty, "x" * 100_000)
+    client = client_for(alice)
+    client.raise_request_exception = False
+    for path in (
+        "/sources/new/",
+        f"/sources/{source.pk}/edit/",
+        "/connections/new/",
+        "/topics/new/",
+        f"/topics/{topic.pk}/subscriptions/",
+        "/api-keys/new/",
+    ):
+        for data in (nasty, huge):
+            response = client.post(path, data)
+            assert response.status_code == 200, (path, response.status_code)
+            assert response.context["form"].errors, path
+    odd = {**valid(), "filter_rules": '["\\u0000"]', "dedup_window_seconds": "9" * 40}
+    for path in ("/sources/new/", "/connections/new/"):
+        assert client.post(path, odd).context["form"].errors, path
