@@ -78,6 +78,8 @@ def _json_field(value: str, empty):
         return json.loads(text)
     except ValueError as exc:
         raise forms.ValidationError(f"Not valid JSON: {exc}.", code="json") from None
+    except RecursionError:
+        raise forms.ValidationError("Not valid JSON: nested too deeply.", code="json") from None
 
 
 def json_text(value) -> str:

@@ -52,6 +52,8 @@ def test_it_creates_a_connection_with_filters_and_a_transform(alice, route):
     "fields, field, message",
     [
         ({"filter_rules": "[{"}, "filter_rules", "Not valid JSON"),
+        ({"filter_rules": "[" * 100_000 + "]" * 100_000}, "filter_rules", "nested too deeply"),
+        ({"filter_rules": "[" * 500 + "]" * 500}, "filter_rules", "rule 0"),
         (
             {"filter_rules": '[{"field": "payload.x", "op": "almost", "value": 1}]'},
             "filter_rules",
