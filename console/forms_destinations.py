@@ -374,6 +374,25 @@ class DestinationForm(forms.Form):
                 data["template"] = self.template.id
         return data
 
+    def secret_field_names(self) -> list[str]:
+        names = [CONFIG_PREFIX + name for name in self.provider.secret_fields()]
+        return names + (["signing_secret"] if "signing_secret" in self.fields else [])
+
+    def forget_secrets(self) -> None:
+        """Before a refused form is shown again: secrets typed in are not sent back to the
+        browser; the fields show what they showed at first (the mask on edit, else empty)."""
+        data = self.data.copy()
+        dropped = []
+        for name in self.secret_field_names():
+            shown = self.initial.get(name) or ""
+            if data.get(name, "") not in ("", shown):
+                data[name] = shown
+                dropped.append(name)
+        self.data = data
+        for name in dropped:
+            if name not in self.errors:
+                self.add_error(name, "Not kept after the errors on this form: enter the secret again.")
+
     # --- saving ------------------------------------------------------------------------------
 
     def save(self, *, organization) -> Destination:

@@ -158,6 +158,7 @@ class DestinationFormView(ConsoleMixin, View):
                 verb = "saved" if form.destination else "created"
                 messages.success(request, f"Destination “{destination.name}” {verb}.")
                 return redirect("console:destination-detail", pk=destination.pk)
+        form.forget_secrets()
         return self.render_form(form, status=400)
 
 

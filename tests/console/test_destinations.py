@@ -251,6 +251,23 @@ def test_bad_input_is_shown_beside_its_field(alice, overrides, field, message):
     assert not Destination.objects.filter(organization=alice.org).exists()
 
 
+def test_a_refused_form_does_not_send_typed_secrets_back(alice):
+    client = _client(alice)
+    data = _form_data(url="", cfg_auth_type="bearer", cfg_token=SECRET, signing_mode="hmac", signing_secret="s3cr3t-x")
+    response = client.post(reverse("console:destination-create") + "?type=http", data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert SECRET not in html and "s3cr3t-x" not in html
+    block = html.split('id="field-cfg_token"')[1].split('<div class="field')[0]
+    assert "enter the secret again" in block
+
+    destination = _http_destination(alice.org)
+    edit = _form_data(slug=destination.slug, url="", cfg_auth_type="bearer", cfg_token="new-token-typed-4321")
+    response = client.post(reverse("console:destination-edit", args=[destination.pk]), edit)
+    html = response.content.decode()
+    assert response.status_code == 400 and "new-token-typed-4321" not in html and 'value="****9876"' in html
+
+
 def test_a_taken_slug_is_shown_beside_the_slug(alice):
     make_destination(alice.org, slug="orders")
     response = _client(alice).post(reverse("console:destination-create") + "?type=http", _form_data(slug="orders"))

@@ -40,7 +40,10 @@ document.addEventListener("DOMContentLoaded", () => {
       busy = true;
       try {
         const response = await fetch(url, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
-        if (response.ok) {
+        if (response.redirected) {
+          // Signed out meanwhile: let the whole page go where the server sends it.
+          window.location.reload();
+        } else if (response.ok) {
           const html = await response.text();
           if (html !== last) {
             last = html;
