@@ -286,6 +286,59 @@ def test_sqs_form_requires_its_provider_fields(alice):
         assert "This field is required for sqs destinations." in block
 
 
+AWS = {"cfg_region": "eu-west-1", "cfg_access_key_id": "AKIAEXAMPLE", "cfg_secret_access_key": "aws-secret-1234"}
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields", "secret"),
+    [
+        ("sqs", {"cfg_queue_url": "https://sqs.eu-west-1.amazonaws.com/1/q", **AWS}, "secret_access_key"),
+        ("s3", {"cfg_bucket": "archive", "cfg_format": "raw", **AWS}, "secret_access_key"),
+        ("eventbridge", {"cfg_event_bus_arn": "default", **AWS}, "secret_access_key"),
+        ("pubsub", {"cfg_project_id": "p", "cfg_topic_id": "t", "cfg_service_account_json": '{"type": "x"}'}, None),
+        ("kafka", {"cfg_rest_url": "https://kafka.example.com", "cfg_cluster_id": "c", "cfg_topic": "t"}, None),
+        (
+            "rabbitmq",
+            {
+                "cfg_url": "http://rabbit.example.com:15672",
+                "cfg_exchange": "e",
+                "cfg_username": "u",
+                "cfg_password": "pw",
+            },
+            "password",
+        ),
+        (
+            "websocket",
+            {"url": "wss://push.example.com/feed", "cfg_channel_name": "orders.eu", "cfg_require_ack": "on"},
+            None,
+        ),
+    ],
+)
+def test_every_type_can_be_created_and_edited_unchanged(alice, type_, fields, secret):
+    client = _client(alice)
+    data = {key: value for key, value in _form_data(name=f"My {type_}").items() if not key.startswith(("cfg_", "sign"))}
+    data.pop("method"), data.pop("headers")
+    if type_ != "websocket":
+        data.pop("url")
+    data.update(fields)
+    response = client.post(reverse("console:destination-create") + f"?type={type_}", data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    destination = Destination.objects.get(organization=alice.org, name=f"My {type_}")
+    assert destination.type == type_
+    stored = selectors.destination_provider_config(destination)
+    if secret:
+        assert stored[secret] == fields[f"cfg_{secret}"]
+    # The edit form, posted back as it is shown, changes nothing.
+    form = client.get(reverse("console:destination-edit", args=[destination.pk]))
+    assert form.status_code == 200
+    shown = form.context["form"].initial
+    posted = {k: v for k, v in shown.items() if v not in (None, False)}
+    posted = {k: ("on" if v is True else v) for k, v in posted.items()}
+    response = client.post(reverse("console:destination-edit", args=[destination.pk]), posted)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert selectors.destination_provider_config(Destination.objects.get(pk=destination.pk)) == stored
+
+
 def test_edit_keeps_a_secret_left_masked_and_replaces_a_changed_one(alice):
     destination = _http_destination(alice.org)
     client = _client(alice)
