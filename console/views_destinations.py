@@ -63,6 +63,14 @@ class DestinationListView(ConsoleMixin, TemplateView):
         return super().get_context_data(page=page, **kwargs)
 
 
+def human_seconds(seconds: float) -> str:
+    """``90`` → "1.5 min", ``7200`` → "2 h": retry intervals and cooldowns as people say them."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}" if (seconds * 10) % size == 0 else f"{seconds / size:.1f} {unit}"
+    return f"{seconds:g} s"
+
+
 def _destination(view) -> object:
     return selectors.destination_get(organization=view.organization, destination_id=view.kwargs["pk"])
 
@@ -109,6 +117,8 @@ class DestinationDetailView(ConsoleMixin, TemplateView):
             headers=mask_headers(destination.headers or {}, set()),
             template=get_template(destination.template) if destination.template else None,
             refresh_seconds=LIVE_REFRESH_SECONDS,
+            intervals=", ".join(human_seconds(n) for n in destination.retry_intervals or []),
+            cooldown=human_seconds(destination.circuit_breaker_reset_ms / 1000),
             **kwargs,
         )
 
