@@ -89,6 +89,16 @@ class EventListView(ConsoleMixin, TemplateView):
         return super().get_context_data(form=form, page=page, **kwargs)
 
 
+def _indented(value) -> str:
+    """JSON for reading; compact when it nests too deeply to indent."""
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    except RecursionError:
+        return json.dumps(value, ensure_ascii=False)
+
+
 def _pretty_body(event) -> tuple[str, str]:
     """The body as shown: indented JSON when it parses, else text, else base64 (and which)."""
     api = EventDetailSerializer()
@@ -126,11 +136,7 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
         for delivery in event.delivery_list:
             delivery.destination_name = names.get(delivery.destination_id, delivery.destination_id)
             delivery.timeline = attempts.get(delivery.pk, [])
-            delivery.transformed_text = (
-                json.dumps(delivery.transformed_payload, indent=2, ensure_ascii=False)
-                if delivery.transformed_payload is not None
-                else ""
-            )
+            delivery.transformed_text = _indented(delivery.transformed_payload)
         event.status_label = event.status.replace("_", " ")
         body, body_kind = _pretty_body(event)
         retryable = any(d.status in (DeliveryStatus.DEAD, DeliveryStatus.SCHEDULED) for d in event.delivery_list)

@@ -2,6 +2,7 @@
 deliveries, attempts timeline, retry)."""
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -207,3 +208,13 @@ def test_a_forged_cursor_shows_the_newest_page(alice, failed_event):
         response = client_for(alice).get(path, {"cursor": forged}, follow=True)
         assert response.status_code == 200, path
         assert "no longer valid" in response.content.decode(), path
+
+
+def test_deeply_nested_bodies_and_payloads_still_render(alice):
+    deep = "[" * 900 + "]" * 900
+    destination = make_destination(alice.org)
+    event = make_event(alice.org, body=deep.encode(), content_type="application/json")
+    make_delivery(event, destination, status="succeeded", transformed_payload={"a": json.loads("[" * 400 + "]" * 400)})
+    response = client_for(alice).get(f"/events/{event.pk}/")
+    assert response.status_code == 200
+    assert response.context["body"].count("[") == 900 and "Transformed payload" in response.content.decode()
