@@ -22,7 +22,7 @@ def destinations_for_organization(*, organization) -> QuerySet[Destination]:
         Delivery.objects.filter(destination=OuterRef("pk"))
         .order_by()
         .values("destination")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # COUNT(*): an index-only scan, no heap fetch per delivery
         .values("n")
     )
     return Destination.objects.filter(organization=organization).annotate(
