@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 from hookstream.crypto import mask
@@ -28,6 +29,7 @@ MAX_RESPONSE_READ = 256 * 1024
 DEFAULT_SIGNATURE_HEADER = "X-hookstream-Signature"
 USER_AGENT = "hookstream/1.0"
 # Header names whose values are secrets: masked in the attempt row.
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 _SECRET_HEADER = re.compile(r"(authorization|token|secret|api[-_]?key|password|cookie|signature-key)", re.I)
 
 
@@ -76,31 +78,27 @@ class HttpProvider(Provider):
             "request_headers": masked,
             "request_body_size": len(body),
         }
-        response = guarded_request(
-            method, url, base=base, timeout_ms=destination.timeout_ms, data=body, headers=headers, stream=True
-        )
+        response = pooled_request(method, url, base=base, timeout_ms=destination.timeout_ms, body=body, headers=headers)
         if isinstance(response, Outcome):
             return response
 
         try:
-            text = _read_body(response)
-        except requests.exceptions.RequestException as exc:
-            return Outcome.retry(
-                f"reading the response failed: {_short(exc)}", response_status=response.status_code, **base
-            )
+            text = _read_pooled_body(response)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            return Outcome.retry(f"reading the response failed: {_short(exc)}", response_status=response.status, **base)
         result = {
             **base,
-            "response_status": response.status_code,
+            "response_status": response.status,
             "response_headers": dict(response.headers),
             "response_body": text,
         }
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status < 300:
             return Outcome.success(**result)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if 300 <= response.status_code < 400:
-            error = f"HTTP {response.status_code} (redirects are not followed)"
+        if 300 <= response.status < 400:
+            error = f"HTTP {response.status} (redirects are not followed)"
         else:
-            error = f"HTTP {response.status_code}"
+            error = f"HTTP {response.status}"
         return Outcome.retry(error, retry_after=retry_after, **result)
 
 
@@ -214,18 +212,56 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _read_body(response) -> str:
-    chunks, size = [], 0
+def _read_pooled_body(response) -> str:
+    """Read at most ``MAX_RESPONSE_READ`` bytes; a fully read response keeps its connection."""
     try:
-        for chunk in response.iter_content(16384):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE_READ:
-                break  # do not drain a huge body: close() then drops the connection
-    finally:
-        # A fully read response returns its connection to the pool (keep-alive).
-        response.close()
-    return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+        data = response.read(MAX_RESPONSE_READ + 1)
+    except BaseException:
+        response.close()  # a half-read connection cannot be reused
+        raise
+    if len(data) > MAX_RESPONSE_READ:
+        response.close()  # do not drain a huge body: drop the connection instead
+        data = data[:MAX_RESPONSE_READ]
+    else:
+        response.release_conn()
+    charset = _CHARSET.search(response.headers.get("Content-Type", ""))
+    encoding = charset.group(1) if charset else "utf-8"
+    try:
+        return data.decode(encoding, errors="replace")
+    except LookupError:  # an unknown charset name
+        return data.decode("utf-8", errors="replace")
+
+
+def pooled_request(method: str, url: str, *, base: dict, timeout_ms: int | None, body: bytes, headers: dict):
+    """:func:`guarded_request` for the HTTP provider, on the pinned urllib3 pool directly
+    (``deliveries.http_client.request``). Returns the unread response, or the failure
+    ``Outcome`` — classified exactly as :func:`guarded_request` classifies them."""
+    from deliveries import http_client
+    from hookstream.ssrf import SSRFRefused
+
+    timeout = max(timeout_ms or 30000, 1) / 1000.0
+    try:
+        return http_client.request(
+            method, url, body=body, headers=headers, connect_timeout=min(timeout, 10.0), read_timeout=timeout
+        )
+    except SSRFRefused as exc:
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        urllib3.exceptions.LocationParseError,
+    ) as exc:
+        return Outcome.permanent(f"invalid URL: {_short(exc)}", **base)
+    except urllib3.exceptions.NewConnectionError as exc:  # (a ConnectTimeoutError subclass in urllib3)
+        return Outcome.retry(f"connection error: {_short(exc)}", **base)
+    except urllib3.exceptions.TimeoutError as exc:
+        return Outcome.retry(f"timed out after {timeout_ms} ms: {_short(exc)}", **base)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        cause = _ssrf_cause(exc)
+        if cause is not None:
+            return Outcome.permanent(f"SSRF guard: {cause}", **base)
+        return Outcome.retry(f"connection error: {_short(exc)}", **base)
 
 
 def guarded_request(method: str, url: str, *, base: dict, timeout_ms: int | None, **kwargs):
