@@ -1,0 +1,343 @@
+"""List page latency at 10k and at 1M rows: events, delivery attempts and destinations.
+
+    .venv/bin/python bench/page_latency.py                  # 10k, then 1M rows: < 3 minutes
+    .venv/bin/python bench/page_latency.py --rows 200000    # a quicker run
+    .venv/bin/python bench/page_latency.py --explain        # also print every query plan
+
+On the production-shaped stack (``bench.stack.Stack``: PostgreSQL, Redis, gunicorn 2 x 4,
+a Celery worker and beat), one organization gets 5 sources and 50 HTTP destinations through
+the API, then ``--base-rows`` events, each with one delivery and one delivery attempt, seeded
+with bulk SQL (``INSERT … SELECT generate_series``) over the last 7 days. Every 20th event's
+delivery is dead (its attempt failed, in the dead letter queue); the others succeeded, so
+beat and the worker have nothing to do. Each scenario below is measured (one client,
+keep-alive, ``--samples`` requests after a warm-up) at that size; then the tables grow to
+``--rows`` with older rows, are ``VACUUM ANALYZE``d, and every scenario is measured again.
+
+A scenario is a first page (default page size, 20) or a deep page: the cursor of the row at
+90 % of the table's depth (the cursor is the list's timestamp and id of the last row seen:
+``received_at`` for events, ``created_at`` for attempts). The
+figure is p50(large) / p50(base) per scenario: the baseline is the same request on the same
+stack in the same run. Goal: <= 1.5 for every scenario.
+
+At the large size each scenario's SQL (captured from the real view, in process) is run again
+under ``EXPLAIN (ANALYZE, BUFFERS)``: the table lists the indexes its plan uses and the
+database's execution time; ``--explain`` prints the whole plans.
+
+The last line of the output is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.stack import Stack, machine, percentile, print_json_line, print_table  # noqa: E402
+
+GOAL_RATIO = 1.5
+SOURCES = 5
+DESTINATIONS = 50
+SPAN_SECONDS = 7 * 24 * 3600  # seeded rows are spread over the last week (retention is 30 days)
+DEAD_EVERY = 20
+
+# One statement per table. Row k = 0 is the newest; %(lo)s <= k < %(hi)s are inserted, so a
+# second call with a higher range adds older rows behind the first ones. Ids are md5 of the
+# row number: deterministic, unique, and shaped like real ids (prefix + 32 hex characters).
+SEED_SQL = [
+    """
+    INSERT INTO intake_event (id, organization_id, source_id, topic_id, method, headers, query, content_type,
+                              body, payload, body_size, source_ip, idempotency_key, received_at, created_at)
+    SELECT 'evt_' || md5('e' || k), %(org)s, (%(sources)s::text[])[1 + k %% {sources}], NULL, 'POST',
+           '{{"Content-Type": "application/json", "User-Agent": "bench"}}'::jsonb, '{{}}'::jsonb,
+           'application/json', convert_to('{{"type": "order.created", "n": ' || k || '}}', 'UTF8'),
+           jsonb_build_object('type', 'order.created', 'n', k), 40, '127.0.0.1', NULL, at, at
+    FROM (SELECT k, now() - k * %(spacing)s * interval '1 second' AS at
+          FROM generate_series(%(lo)s, %(hi)s - 1) AS k) AS rows
+    """,
+    """
+    INSERT INTO deliveries_delivery (id, organization_id, event_id, destination_id, connection_id, subscription_id,
+                                     status, trigger_type, transformed_payload, attempt_count, next_attempt_at,
+                                     lease_expires_at, woken_at, cycle_start_attempt, replay_job_id, last_error,
+                                     created_at, updated_at, completed_at)
+    SELECT 'dlv_' || md5('d' || k), %(org)s, 'evt_' || md5('e' || k),
+           (%(destinations)s::text[])[1 + k %% {destinations}], NULL, NULL,
+           CASE WHEN k %% {dead_every} = 0 THEN 'dead' ELSE 'succeeded' END, 'initial', NULL, 1, at, NULL, NULL, 0,
+           NULL, CASE WHEN k %% {dead_every} = 0 THEN 'HTTP 500' ELSE '' END, at, at, at
+    FROM (SELECT k, now() - k * %(spacing)s * interval '1 second' AS at
+          FROM generate_series(%(lo)s, %(hi)s - 1) AS k) AS rows
+    """,
+    """
+    INSERT INTO deliveries_deliveryattempt (id, organization_id, delivery_id, event_id, destination_id, connection_id,
+                                            attempt_number, status, request_url, request_method, request_headers,
+                                            request_body_size, response_status, response_headers, response_body,
+                                            duration_ms, error, next_retry_at, is_dlq, dlq_at, trigger_type,
+                                            created_at)
+    SELECT 'da_' || md5('a' || k), %(org)s, 'dlv_' || md5('d' || k), 'evt_' || md5('e' || k),
+           (%(destinations)s::text[])[1 + k %% {destinations}], NULL, 1,
+           CASE WHEN dead THEN 'failed' ELSE 'success' END, 'https://bench.example.com/hook', 'POST',
+           '{{"Content-Type": "application/json"}}'::jsonb, 40, CASE WHEN dead THEN 500 ELSE 200 END,
+           '{{}}'::jsonb, '{{"ok": true}}', 12, CASE WHEN dead THEN 'HTTP 500' ELSE '' END, NULL, dead,
+           CASE WHEN dead THEN at END, 'initial', at
+    FROM (SELECT k, k %% {dead_every} = 0 AS dead, now() - k * %(spacing)s * interval '1 second' AS at
+          FROM generate_series(%(lo)s, %(hi)s - 1) AS k) AS rows
+    """,
+]
+SEEDED_TABLES = ("intake_event", "deliveries_delivery", "deliveries_deliveryattempt")
+
+
+def encode_cursor(created_at, pk: str) -> str:
+    """The API's cursor for a row (``hookstream.api.pagination.encode_cursor``: opaque to
+    clients, rebuilt here so a deep page can be asked for without paging down to it)."""
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def seed(stack: Stack, *, lo: int, hi: int, rows: int, sources: list[str], destinations: list[str]) -> float:
+    """Insert rows ``lo`` to ``hi - 1`` of each seeded table, then VACUUM ANALYZE them."""
+    import psycopg
+
+    began = time.monotonic()
+    params = {
+        "org": stack.org_id,
+        "sources": sources,
+        "destinations": destinations,
+        "lo": lo,
+        "hi": hi,
+        "spacing": SPAN_SECONDS / rows,
+    }
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        # A throw-away database: no need to wait for WAL flushes while seeding, nor to check
+        # foreign keys row by row (the rows reference each other by construction).
+        conn.execute("SET synchronous_commit TO OFF")
+        conn.execute("SET session_replication_role TO replica")
+        conn.execute("SET maintenance_work_mem TO '256MB'")
+        for statement in SEED_SQL:
+            sql = statement.format(sources=len(sources), destinations=len(destinations), dead_every=DEAD_EVERY)
+            conn.execute(sql, params)
+        for table in SEEDED_TABLES:
+            conn.execute(f"VACUUM ANALYZE {table}")
+    return time.monotonic() - began
+
+
+def deep_cursor(stack: Stack, table: str, field: str, depth: int) -> str:
+    """The cursor a client holds after paging down to row ``depth`` (the list's order)."""
+    row = stack.sql(
+        f"SELECT {field}, id FROM {table} WHERE organization_id = %s ORDER BY {field} DESC, id DESC OFFSET %s LIMIT 1",
+        (stack.org_id, depth),
+    )[0]
+    return encode_cursor(row[0], row[1])
+
+
+def scenarios(stack: Stack, *, count: int, sources: list[str], destinations: list[str]) -> list[tuple[str, str]]:
+    """(name, path) of every measured request at the current size."""
+    depth = int(count * 0.9)
+    events_deep = deep_cursor(stack, "intake_event", "received_at", depth)
+    attempts_deep = deep_cursor(stack, "deliveries_deliveryattempt", "created_at", depth)
+    # A one-hour window in the middle of the week (after/before filter on received_at).
+    middle = stack.sql(
+        "SELECT received_at FROM intake_event WHERE organization_id = %s "
+        "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
+        (stack.org_id, count // 2),
+    )[0][0]
+    after = (middle - _hours(1)).isoformat().replace("+00:00", "Z")
+    before = middle.isoformat().replace("+00:00", "Z")
+    source, destination = sources[0], destinations[0]
+    return [
+        ("events: first page", "/v1/events"),
+        ("events: deep page", f"/v1/events?cursor={events_deep}"),
+        ("events: source_id, first", f"/v1/events?source_id={source}"),
+        ("events: source_id, deep", f"/v1/events?source_id={source}&cursor={events_deep}"),
+        ("events: status=failed, first", "/v1/events?status=failed"),
+        ("events: status=failed, deep", f"/v1/events?status=failed&cursor={events_deep}"),
+        ("events: 1-hour window, first", f"/v1/events?after={after}&before={before}"),
+        ("attempts: first page", "/v1/delivery-attempts"),
+        ("attempts: deep page", f"/v1/delivery-attempts?cursor={attempts_deep}"),
+        ("attempts: destination_id, first", f"/v1/delivery-attempts?destination_id={destination}"),
+        (
+            "attempts: destination_id, deep",
+            f"/v1/delivery-attempts?destination_id={destination}&cursor={attempts_deep}",
+        ),
+        ("attempts: status=failed, first", "/v1/delivery-attempts?status=failed"),
+        ("attempts: is_dlq=true, deep", f"/v1/delivery-attempts?is_dlq=true&cursor={attempts_deep}"),
+        ("destinations: first page", "/v1/destinations"),
+    ]
+
+
+def _hours(n: int):
+    from datetime import timedelta
+
+    return timedelta(hours=n)
+
+
+def measure(stack: Stack, path: str, *, samples: int, warmup: int = 3) -> dict:
+    parts = urlsplit(stack.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    headers = {"X-API-Key": stack.api_key}
+    timings, rows = [], None
+    try:
+        for n in range(warmup + samples):
+            began = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = time.perf_counter() - began
+            if response.status != 200:
+                raise RuntimeError(f"GET {path} answered {response.status}: {body[:300]!r}")
+            if n >= warmup:
+                timings.append(elapsed * 1000)
+            if rows is None:
+                page = json.loads(body)
+                rows = len(next(v for k, v in page.items() if isinstance(v, list)))
+    finally:
+        conn.close()
+    return {"p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99), "rows": rows}
+
+
+def explain_all(stack: Stack, paths: list[tuple[str, str]]) -> dict[str, dict]:
+    """Run each request in process, capture its SQL and EXPLAIN ANALYZE the list query."""
+    os.environ.update(stack.env)
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
+    import django
+
+    django.setup()
+    import psycopg
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_X_API_KEY=stack.api_key)
+    plans = {}
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        for name, path in paths:
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(path).status_code == 200, path
+            # The page query: the SELECT with the LIMIT (the key lookup and its UPDATE are not).
+            selects = [
+                q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and "LIMIT" in q["sql"]
+            ]
+            sql = max(selects, key=len)
+            plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()]
+            text = "\n".join(plan)
+            execution = re.search(r"Execution Time: ([\d.]+) ms", text)
+            plans[name] = {
+                "indexes": sorted(set(re.findall(r"Index (?:Only )?Scan (?:Backward )?using (\w+)", text))),
+                "seq_scans": sorted(set(re.findall(r"Seq Scan on (\w+)", text))),
+                "execution_ms": float(execution.group(1)) if execution else None,
+                "sql": sql,
+                "plan": plan,
+            }
+    return plans
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="the large size (events, deliveries, attempts)")
+    parser.add_argument("--base-rows", type=int, default=10_000, help="the baseline size")
+    parser.add_argument("--samples", type=int, default=40, help="measured requests per scenario and size")
+    parser.add_argument("--db-name", default="hs_bench_b", help="PostgreSQL database (dropped and re-created)")
+    parser.add_argument("--redis-db", type=int, default=14, help="Redis cache db; the broker uses the next one")
+    parser.add_argument("--explain", action="store_true", help="print every query plan at the large size")
+    args = parser.parse_args(argv)
+    if not 0 < args.base_rows < args.rows:
+        parser.error("--base-rows must be positive and smaller than --rows")
+
+    print(f"uptime before: {uptime()}", file=sys.stderr)
+    results: dict[str, dict] = {}
+    seconds: dict[str, float] = {}
+    # The limiter runs as in production, with a limit no single client reaches.
+    extra_env = {"HOOKSTREAM_RATE_LIMIT_PER_MINUTE": "1000000000", "LOG_LEVEL": "WARNING"}
+    with Stack(db_name=args.db_name, redis_db=args.redis_db, extra_env=extra_env) as stack:
+        sources = [stack.api("POST", "/v1/sources", {"name": f"bench source {n}"})["id"] for n in range(SOURCES)]
+        destinations = [
+            stack.http_destination(f"https://bench.example.com/hook/{n}", name=f"bench destination {n}")["id"]
+            for n in range(DESTINATIONS)
+        ]
+        seeded = {"sources": sources, "destinations": destinations}
+        for label, lo, hi in (("base", 0, args.base_rows), ("large", args.base_rows, args.rows)):
+            seconds[f"seed_{label}"] = seed(stack, lo=lo, hi=hi, rows=args.rows, **seeded)
+            print(f"[seed] {hi:,} rows per table ({seconds[f'seed_{label}']:.1f} s)", file=sys.stderr)
+            paths = scenarios(stack, count=hi, **seeded)
+            for name, path in paths:
+                results.setdefault(name, {})[label] = measure(stack, path, samples=args.samples)
+        plans = explain_all(stack, paths)
+
+    table, figures, worst = [], {}, 0.0
+    for name, by_size in results.items():
+        base, large = by_size["base"], by_size["large"]
+        ratio = large["p50_ms"] / base["p50_ms"]
+        worst = max(worst, ratio)
+        plan = plans.get(name, {})
+        table.append(
+            [
+                name,
+                base["p50_ms"],
+                base["p99_ms"],
+                large["p50_ms"],
+                large["p99_ms"],
+                ratio,
+                "ok" if ratio <= GOAL_RATIO else "SLOW",
+                plan.get("execution_ms"),
+                ",".join(plan.get("indexes", [])) or "—",
+            ]
+        )
+        figures[name] = {
+            "base": base,
+            "large": large,
+            "ratio_p50": round(ratio, 3),
+            "plan_indexes": plan.get("indexes"),
+            "plan_seq_scans": plan.get("seq_scans"),
+            "plan_execution_ms": plan.get("execution_ms"),
+        }
+    print_table(
+        table,
+        ["scenario", "base p50", "base p99", "large p50", "large p99", "ratio", "goal", "db ms", "indexes"],
+        title=f"List page latency (ms): {args.base_rows:,} rows (base) vs {args.rows:,} rows (large) per table, "
+        f"{args.samples} requests each, one keep-alive client",
+    )
+    met = worst <= GOAL_RATIO
+    print(f"\nworst ratio {worst:.2f} (goal <= {GOAL_RATIO} in every scenario: {'met' if met else 'NOT met'})")
+    print(
+        f"seeding: {seconds['seed_base']:.1f} s to {args.base_rows:,}, {seconds['seed_large']:.1f} s to {args.rows:,}"
+    )
+    if args.explain:
+        for name, plan in plans.items():
+            print(f"\n--- {name}\n{plan['sql']}\n" + "\n".join(plan["plan"]))
+    print(f"uptime after: {uptime()}", file=sys.stderr)
+    print_json_line(
+        {
+            "benchmark": "page_latency",
+            "goal": {"large_over_base_p50": GOAL_RATIO},
+            "worst_ratio": round(worst, 3),
+            "goal_met": met,
+            "rows": {"base": args.base_rows, "large": args.rows},
+            "scenarios": figures,
+            "seed_seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "config": {"samples": args.samples, "sources": SOURCES, "destinations": DESTINATIONS},
+            "machine": machine(),
+            "uptime": uptime(),
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
