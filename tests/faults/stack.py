@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Deliveries that are not finished yet (everything else is final).
@@ -255,8 +257,11 @@ class Stack:
     web_port: int = field(default_factory=free_port)
     workers: list[subprocess.Popen] = field(default_factory=list)
     others: list[subprocess.Popen] = field(default_factory=list)
+    web: subprocess.Popen | None = None
     source_id: str = ""
     worker_concurrency: int = 4
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
+    encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     _worker_numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
@@ -265,15 +270,11 @@ class Stack:
         return cls(root=root, postgres=PrivatePostgres(root), redis=PrivateRedis(root))
 
     def env(self) -> dict[str, str]:
-        from cryptography.fernet import Fernet
-
         env = {
             k: v
             for k, v in os.environ.items()
             if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HOOKSTREAM_TESTING"}
         }
-        if not hasattr(self, "_keys"):
-            self._keys = (Fernet.generate_key().decode(), Fernet.generate_key().decode())
         env.update(
             DJANGO_SETTINGS_MODULE="hookstream.settings",
             DATABASE_URL=self.postgres.url,
@@ -281,8 +282,8 @@ class Stack:
             CELERY_BROKER_URL=self.redis.url(1),
             DEBUG="false",
             HOOKSTREAM_TESTING="false",
-            SECRET_KEY=self._keys[0],
-            HOOKSTREAM_ENCRYPTION_KEY=self._keys[1],
+            SECRET_KEY=self.secret_key,
+            HOOKSTREAM_ENCRYPTION_KEY=self.encryption_key,
             HOOKSTREAM_VAR_DIR=str(self.root / "var"),
             ALLOWED_HOSTS="127.0.0.1,localhost",
             HOOKSTREAM_ALLOW_PRIVATE_NETWORKS="true",
@@ -325,20 +326,19 @@ class Stack:
         self.redis.start()
         self.manage("migrate", "--noinput", "-v", "0")
         api_key = self.manage("create_api_key", "--org", "faults", "--create-org").strip().splitlines()[-1]
-        self.others.append(
-            self._spawn(
-                "web",
-                "-m",
-                "gunicorn",
-                "hookstream.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            )
+        self.web = self._spawn(
+            "web",
+            "-m",
+            "gunicorn",
+            "hookstream.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.web_port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
         )
+        self.others.append(self.web)
         self.others.append(
             self._spawn(
                 "beat", "-m", "celery", "-A", "hookstream", "beat", "--schedule", str(self.root / "celerybeat-schedule")
@@ -410,10 +410,13 @@ class Stack:
         self.redis.start()
 
     def down(self) -> None:
-        for process in [*self.workers, *self.others]:
+        """Stop everything and delete the directory. Celery processes are killed outright:
+        nothing they would finish matters any more, and a warm shutdown waits for tasks."""
+        processes = [*self.workers, *self.others]
+        for process in processes:
             if process.poll() is None:
-                process.terminate()
-        for process in [*self.workers, *self.others]:
+                process.send_signal(signal.SIGTERM if process is self.web else signal.SIGKILL)
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -446,6 +449,17 @@ class Stack:
             sql += " AND updated_at < to_timestamp(%s)"
             params = (claimed_before,)
         return {row[0] for row in self.postgres.query(sql, params)}
+
+    def attempts_of(self, event_ids) -> list[tuple]:
+        """(event, delivery status, claimed at, attempt number, attempt status, attempt at) for a
+        failure message."""
+        return self.postgres.query(
+            "SELECT d.event_id, d.status, extract(epoch FROM d.updated_at), a.attempt_number, a.status,"
+            " extract(epoch FROM a.created_at) FROM deliveries_delivery d"
+            " LEFT JOIN deliveries_deliveryattempt a ON a.delivery_id = d.id"
+            " WHERE d.event_id = ANY(%s) ORDER BY d.event_id, a.attempt_number",
+            (list(event_ids),),
+        )
 
     def stored_event_ids(self, ids) -> set[str]:
         return {row[0] for row in self.postgres.query("SELECT id FROM intake_event WHERE id = ANY(%s)", (list(ids),))}
