@@ -236,6 +236,53 @@ def generator_capacity(body: bytes, *, connections: int, processes: int, duratio
         server.join(5)
 
 
+# --- where an ingest's CPU goes -------------------------------------------------------------
+
+
+def cpu_breakdown(stack: Stack, source_id: str, body: bytes, *, n: int = 200) -> dict[str, float]:
+    """CPU milliseconds per call (``time.process_time``, so waits on the network, the disk and
+    other processes are not counted) of a whole request through Django (test client, no
+    gunicorn) and of each step of ingest, run here against the stack's database and Redis."""
+    os.environ.update(stack.env)
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    from deliveries.tasks import deliver
+    from hookstream.api import ratelimit
+    from intake import selectors, services
+
+    client = Client()
+    source, routes = selectors.source_for_ingest(source_id=source_id)
+    incoming = services.Incoming(
+        method="POST", body=body, headers={"Content-Type": "application/json"}, content_type="application/json"
+    )
+    steps = {
+        "request: POST /bench/noop": lambda: client.post("/bench/noop", body, content_type="application/json"),
+        "request: POST /v1/ingest": lambda: client.post(
+            f"/v1/ingest/{source_id}", body, content_type="application/json"
+        ),
+        "step: rate limit (Redis)": lambda: ratelimit.hit("ip:cpu-breakdown", 10**9),
+        "step: source and routes (1 SELECT)": lambda: selectors.source_for_ingest(source_id=source_id),
+        "step: store + fan out + counters": lambda: services.event_ingest(
+            source=source, routes=routes, incoming=incoming
+        ),
+        "  of which: wake-up on the broker": lambda: deliver.delay("dlv_cpu_breakdown"),
+    }
+    figures = {}
+    for name, step in steps.items():
+        for _ in range(20):
+            step()
+        began = time.process_time()
+        for _ in range(n):
+            step()
+        figures[name] = (time.process_time() - began) / n * 1000
+    return figures
+
+
 # --- the benchmark ------------------------------------------------------------------------
 
 
@@ -287,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         stored = stack.sql("SELECT count(*) FROM intake_event WHERE source_id = %s", (source["id"],))[0][0]
         deliveries = stack.sql("SELECT count(*) FROM deliveries_delivery")[0][0]
+        cpu = cpu_breakdown(stack, source["id"], body)
 
     def summary(name):
         runs = rounds[name]
@@ -319,10 +367,16 @@ def main(argv: list[str] | None = None) -> int:
         f"generator CPU share: {noop['generator_cpu_share']:.0%} (noop), {ingest['generator_cpu_share']:.0%} (ingest); "
         f"events stored {stored}, deliveries {deliveries}"
     )
+    print_table(
+        [[name, ms] for name, ms in cpu.items()],
+        ["in-process, one request at a time", "CPU ms per call"],
+        title="Where the CPU goes (Python side only; PostgreSQL and Redis work is not included)",
+    )
     print(f"uptime after: {uptime()}", file=sys.stderr)
     print_json_line(
         {
             "benchmark": "ingest_throughput",
+            "cpu_ms_per_call": {k.strip(): round(v, 3) for k, v in cpu.items()},
             "goal": {"ingest_over_noop_rps": GOAL_RATIO},
             "ratio": round(ratio, 3),
             "goal_met": ratio >= GOAL_RATIO,
