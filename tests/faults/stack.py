@@ -257,6 +257,7 @@ class Stack:
     web_port: int = field(default_factory=free_port)
     workers: list[subprocess.Popen] = field(default_factory=list)
     others: list[subprocess.Popen] = field(default_factory=list)
+    killed: list[subprocess.Popen] = field(default_factory=list)
     web: subprocess.Popen | None = None
     source_id: str = ""
     worker_concurrency: int = 4
@@ -400,8 +401,12 @@ class Stack:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=10)
-        self.others.extend(self.workers)  # reaped at the end
+        self.killed.extend(self.workers)
         self.workers = []
+
+    def exited(self) -> list[str]:
+        """The command lines of stack processes that have exited (other than those killed)."""
+        return [" ".join(map(str, p.args[2:7])) for p in [*self.workers, *self.others] if p.poll() is not None]
 
     def restart_redis(self, flush: bool = True) -> None:
         if flush:
@@ -412,7 +417,7 @@ class Stack:
     def down(self) -> None:
         """Stop everything and delete the directory. Celery processes are killed outright:
         nothing they would finish matters any more, and a warm shutdown waits for tasks."""
-        processes = [*self.workers, *self.others]
+        processes = [*self.workers, *self.others, *self.killed]
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM if process is self.web else signal.SIGKILL)
@@ -425,7 +430,10 @@ class Stack:
         self.redis.kill()
         with contextlib.suppress(Exception):
             self.postgres.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        if os.environ.get("HOOKSTREAM_FAULTS_KEEP"):
+            print(f"fault stack logs kept in {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def logs(self, lines: int = 40) -> str:
         """The end of every process log, for a failure message."""
