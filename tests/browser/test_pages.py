@@ -68,6 +68,18 @@ def test_events_sources_topics_and_api_keys(page, live_server, alice):
     assert "paid invoices" in page.locator("table.connections").inner_text()
     shot(page, "source-detail")
 
+    page.goto("/sources/new/")
+    page.fill("#id_name", "Signed sender")
+    page.select_option("#id_verification_type", "standard_webhooks")
+    page.check("#id_generate_secret")
+    shot(page, "source-form")
+    page.click("text=Create source")
+    secret = page.locator(".secret-once #generated-secret").input_value()
+    assert secret.startswith("whsec_")
+    shot(page, "source-secret-once")
+    page.click("text=Done")
+    assert secret not in page.content() and f"****{secret[-4:]}" in page.content()
+
     page.goto("/connections/new/")
     page.select_option("#id_source_id", source.pk)
     page.select_option("#id_destination_id", label="Billing")
@@ -78,6 +90,8 @@ def test_events_sources_topics_and_api_keys(page, live_server, alice):
     page.goto("/connections/")
     shot(page, "connections-list")
 
+    page.goto("/topics/")
+    shot(page, "topics-list")
     page.goto(f"/topics/{topic.pk}/")
     assert page.locator("#publish-url").input_value().endswith("/v1/topics/orders/publish")
     shot(page, "topic-detail")
