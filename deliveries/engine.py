@@ -14,8 +14,8 @@ call directly). Steps:
 4. **Record** a DeliveryAttempt and move the delivery on, in one transaction and only if
    this worker still holds the lease: succeeded; scheduled for a retry (the policy read
    now); or dead (a DeadLetter row, the attempt gets ``is_dlq``/``dlq_at``).
-5. **Wake** the retry after commit: a broker countdown when the wait is short, otherwise
-   the delivery is parked in the database and beat wakes it when due.
+5. **Wake** the retry after commit: a broker countdown on the timed queue when the wait is
+   short, otherwise the delivery is parked in the database and beat wakes it when due.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ RETRY_AFTER_STATUSES = {429, 503}
 SLOW_FAILURE_SECONDS = 1.0
 # The longest a delivery over the failing-destination cap is put back for.
 FAILING_BACKOFF_MAX_SECONDS = 60.0
+# Timed wake-ups (retry countdowns, put-backs) travel on their own queue, which the workers
+# consume alongside the default one (``hookstream.celery``). On one queue they would wait
+# behind every message already in it: after a burst of new events, a retry due in one
+# second was fetched only when the whole backlog had been — many seconds late.
+TIMED_QUEUE = "deliveries.timed"
 
 
 # --- providers, cached per worker ------------------------------------------------------
@@ -173,7 +178,7 @@ def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -
             status=DeliveryStatus.PENDING, next_attempt_at=due, lease_expires_at=None, woken_at=due, updated_at=now
         )
         if moved:
-            transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait))
+            transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait, queue=TIMED_QUEUE))
 
 
 def _slow_key(destination_id: str) -> str:
@@ -482,4 +487,4 @@ def process_delivery(delivery_id: str) -> None:
         seen=seen,
     )
     if countdown is not None:
-        deliver.apply_async((delivery_id,), countdown=countdown)
+        deliver.apply_async((delivery_id,), countdown=countdown, queue=TIMED_QUEUE)
