@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt
-from tests.factories import make_delivery, make_destination, make_event, make_source
+from tests.factories import make_delivery, make_destination, make_event, make_one_of_everything, make_source
 
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -218,3 +218,35 @@ def test_deeply_nested_bodies_and_payloads_still_render(alice):
     response = client_for(alice).get(f"/events/{event.pk}/")
     assert response.status_code == 200
     assert response.context["body"].count("[") == 900 and "Transformed payload" in response.content.decode()
+
+
+def test_every_page_renders_for_its_organization_and_is_a_404_for_another(alice, bob):
+    rows = make_one_of_everything(alice.org)
+    topic, subscription = rows["topic"].pk, rows["subscription"].pk
+    pages = [
+        "/events/",
+        f"/events/{rows['event'].pk}/",
+        "/sources/",
+        "/sources/new/",
+        f"/sources/{rows['source'].pk}/",
+        f"/sources/{rows['source'].pk}/edit/",
+        f"/sources/{rows['source'].pk}/delete/",
+        "/connections/",
+        "/connections/new/",
+        f"/connections/{rows['connection'].pk}/edit/",
+        f"/connections/{rows['connection'].pk}/delete/",
+        "/topics/",
+        "/topics/new/",
+        f"/topics/{topic}/",
+        f"/topics/{topic}/edit/",
+        f"/topics/{topic}/delete/",
+        f"/topics/{topic}/subscriptions/{subscription}/delete/",
+        "/api-keys/",
+        "/api-keys/new/",
+        f"/api-keys/{rows['api_key'].pk}/revoke/",
+    ]
+    mine, theirs = client_for(alice), client_for(bob)
+    for path in pages:
+        assert mine.get(path).status_code == 200, path
+        if any(part.startswith(("evt_", "src_", "conn_", "top_", "ak_")) for part in path.split("/")):
+            assert theirs.get(path).status_code == 404, path
