@@ -28,6 +28,7 @@ from console.forms_destinations import (
     FormRefused,
     config_label,
 )
+from console.owned import LookupFirstMixin
 from deliveries import services as delivery_services
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.selectors import dead_letters_for_destination
@@ -75,6 +76,13 @@ def _destination(view) -> object:
     return selectors.destination_get(organization=view.organization, destination_id=view.kwargs["pk"])
 
 
+class DestinationLookup(LookupFirstMixin):
+    """Another organization's destination id is a 404 whatever the method (405 only for ours)."""
+
+    def lookup(self):
+        return _destination(self)
+
+
 def live_context(destination) -> dict:
     """What the auto-refreshing part of the detail page shows: circuit, attempts, dead letters."""
     dead_letters = dead_letters_for_destination(destination=destination).order_by("-created_at", "-id")
@@ -102,7 +110,7 @@ def live_context(destination) -> dict:
     }
 
 
-class DestinationDetailView(ConsoleMixin, TemplateView):
+class DestinationDetailView(DestinationLookup, ConsoleMixin, TemplateView):
     template_name = "console/destinations/detail.html"
 
     def get_context_data(self, **kwargs):
@@ -123,7 +131,7 @@ class DestinationDetailView(ConsoleMixin, TemplateView):
         )
 
 
-class DestinationLiveView(ConsoleMixin, TemplateView):
+class DestinationLiveView(DestinationLookup, ConsoleMixin, TemplateView):
     """The live part of the detail page alone, fetched by console.js to refresh it."""
 
     template_name = "console/destinations/_live.html"
@@ -215,13 +223,13 @@ class DestinationCreateFromTemplateView(DestinationFormView):
         return {"type_": template.type, "template": template}
 
 
-class DestinationEditView(DestinationFormView):
+class DestinationEditView(DestinationLookup, DestinationFormView):
     def form_kwargs(self) -> dict:
         destination = _destination(self)
         return {"type_": destination.type, "destination": destination}
 
 
-class DestinationDeleteView(ConsoleMixin, TemplateView):
+class DestinationDeleteView(DestinationLookup, ConsoleMixin, TemplateView):
     """GET asks for confirmation; POST deletes (its history stays, what it still owed is cancelled)."""
 
     template_name = "console/destinations/delete.html"
@@ -239,7 +247,7 @@ class DestinationDeleteView(ConsoleMixin, TemplateView):
 # --- actions (POST only) -----------------------------------------------------------------------
 
 
-class DestinationActionView(ConsoleMixin, View):
+class DestinationActionView(DestinationLookup, ConsoleMixin, View):
     """A POST that acts on one destination and returns to its page (or a safe ``next``)."""
 
     http_method_names = ["post"]

@@ -513,6 +513,14 @@ def test_another_organizations_destination_answers_404_everywhere(alice, bob):
         assert intruder.get(reverse(f"console:{name}", args=[pk])).status_code == 404, name
     for url, data in _post_urls(destination, dead_letter)[2:]:
         assert intruder.post(url, data).status_code == 404, url
+    # Whatever the method: a POST to a page, a GET to an action.
+    for url, _data in _post_urls(destination, dead_letter)[2:]:
+        assert intruder.get(url).status_code == 404, url
+    for name in ("destination-detail", "destination-live"):
+        assert intruder.post(reverse(f"console:{name}", args=[pk])).status_code == 404, name
+        assert _client(alice).post(reverse(f"console:{name}", args=[pk])).status_code == 405, name
+    for name in ("destination-edit", "destination-delete", "destination-test"):
+        assert intruder.put(reverse(f"console:{name}", args=[pk])).status_code == 404, name
     assert _snapshot(alice.org) == before
     assert SECRET not in intruder.get(reverse("console:destination-list")).content.decode()
     # Alice's dead letter under bob's own destination is not found either.
