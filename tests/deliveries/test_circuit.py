@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 from django.db import connections
 from django.utils import timezone
@@ -116,8 +117,9 @@ def test_it_drains_held_deliveries_oldest_first(alice, receiver, worker_factory,
     beat_loop()
     receiver.script.append((500, {}, b"down"))
     destination = make_destination(
-        alice.org, url=receiver.url, circuit_breaker_threshold=1, circuit_breaker_reset_ms=500, retry_intervals=[3600]
+        alice.org, url=receiver.url, circuit_breaker_threshold=1, circuit_breaker_reset_ms=3000, retry_intervals=[3600]
     )
+    # The cooldown is long enough for all six to be held first even on a busy machine.
     _send(alice.org, destination, 1)
     wait_until(lambda: _circuit(destination).state == "open", message="open")
     held = []
@@ -125,7 +127,7 @@ def test_it_drains_held_deliveries_oldest_first(alice, receiver, worker_factory,
         held += _send(alice.org, destination, 1)
     wait_until(lambda: _statuses(held) == ["held"] * 6, message="held")
 
-    wait_until(lambda: set(_statuses(held)) == {"succeeded"}, timeout=10, message="drained")
+    wait_until(lambda: set(_statuses(held)) == {"succeeded"}, timeout=20, message="drained")
     sent = [r.headers["X-hookstream-Event-Id"] for r in receiver.requests[1:]]
     assert sent == [d.event_id for d in held]
     assert _circuit(destination).state == "closed"
@@ -180,11 +182,14 @@ def test_it_sends_exactly_one_probe_with_four_worker_processes(alice, receiver, 
 
         # Nothing held: new deliveries racing through the gate themselves (no beat) elect
         # exactly one of them as the probe with the conditional UPDATE.
+        # The cooldown is already over when they arrive, and long enough that the failed probe's
+        # re-opened circuit stays open while the other eleven settle (a second probe after a
+        # second cooldown would be right, but is not what this checks).
         bare = make_destination(
-            alice.org, url=receiver.url + "/bare", circuit_breaker_threshold=1, circuit_breaker_reset_ms=300
+            alice.org, url=receiver.url + "/bare", circuit_breaker_threshold=1, circuit_breaker_reset_ms=30_000
         )
-        CircuitState.objects.filter(destination=bare).update(state="open", opened_at=timezone.now())
-        time.sleep(0.4)
+        opened = timezone.now() - timedelta(seconds=31)
+        CircuitState.objects.filter(destination=bare).update(state="open", opened_at=opened)
         newcomers = [make_delivery(make_event(alice.org), bare) for _ in range(12)]
         deliveries_enqueue_on_commit([d.id for d in newcomers])
         wait_until(lambda: sum(_statuses(newcomers).count(s) for s in ("held", "scheduled")) == 12, message="settled")
