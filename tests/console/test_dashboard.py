@@ -47,6 +47,7 @@ def test_an_empty_organization_gets_dashes_not_errors(alice):
     assert _tile(html, "stat-events").startswith("Events today 0")
     assert "Success rate —" in _tile(html, "stat-success")
     assert "Every circuit is closed." in html and "No failed attempts." in html
+    assert 'data-refresh="30"' in html  # reloads itself while visible (console.js)
 
 
 def test_it_shows_todays_numbers_open_circuits_and_recent_failures(alice, bob):
