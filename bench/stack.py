@@ -123,6 +123,7 @@ class Stack:
         beat: bool = True,
         worker_loglevel: str = "INFO",
         count_queries: bool = False,
+        prefetch_multiplier: int | None = 1,
         org_slug: str = "bench",
         verbose: bool = True,
     ):
@@ -139,6 +140,7 @@ class Stack:
         self.beat = beat
         self.worker_loglevel = worker_loglevel
         self.count_queries = count_queries
+        self.prefetch_multiplier = prefetch_multiplier
         self.org_slug = org_slug
         self.verbose = verbose
         self.port = free_port()
@@ -290,6 +292,8 @@ class Stack:
             f"bench{number}@%h",
             "--without-gossip",
             "--without-mingle",
+            # As the Procfile: few reserved tasks, so a due retry is not queued behind many.
+            *(["--prefetch-multiplier", str(self.prefetch_multiplier)] if self.prefetch_multiplier else []),
         ]
 
     def query_file(self, number: int) -> Path:
