@@ -3,6 +3,7 @@
 Either way the caller's organization ends up on ``request.organization``.
 """
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -22,6 +23,27 @@ def _raw_key_from(request) -> str | None:
     return None
 
 
+def _key_count_use(key: APIKey) -> None:
+    """Stamp ``last_used_at`` and count the request on the key.
+
+    On PostgreSQL the statement is committed asynchronously (no wait for the WAL flush):
+    every request of a key updates the same row, and a synchronous commit per request would
+    add a disk flush to every API call and let requests of one key update it one at a time.
+    A database crash can lose the last fraction of a second of these statistics, nothing else.
+    """
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        APIKey.objects.filter(pk=key.pk).update(last_used_at=now, request_count=F("request_count") + 1)
+        return
+    with connection.cursor() as cursor:
+        # One round trip: SET LOCAL applies to the implicit transaction of this query string.
+        cursor.execute(
+            f"UPDATE {APIKey._meta.db_table} SET last_used_at = %s, request_count = request_count + 1 "
+            "WHERE id = %s; SET LOCAL synchronous_commit TO OFF",
+            [now, key.pk],
+        )
+
+
 class APIKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         raw = _raw_key_from(request)
@@ -32,7 +54,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         key = APIKey.objects.select_related("organization").filter(key_hash=hash_key(raw)).first()
         if key is None or key.revoked:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        APIKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now(), request_count=F("request_count") + 1)
+        _key_count_use(key)
         request._request.organization = key.organization
         return (None, key)
 
