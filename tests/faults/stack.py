@@ -390,6 +390,8 @@ class Stack:
             "threads",
             "--concurrency",
             str(self.worker_concurrency),
+            "--prefetch-multiplier",  # as the Procfile runs it
+            "1",
             "--hostname",
             f"faults-{n}@%h",
         )
