@@ -377,26 +377,43 @@ class Stack:
     def ingest_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}/v1/ingest/{self.source_id}"
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, prefetch_multiplier: int = 1) -> subprocess.Popen:
+        """A worker as the Procfile runs it (prefetch multiplier 1 unless asked otherwise),
+        returned once it is consuming."""
         n = next(self._worker_numbers)
+        name = f"worker-{n}"
         worker = self._spawn(
-            f"worker-{n}",
+            name,
             "-m",
             "celery",
             "-A",
             "hookstream",
             "worker",
+            "--loglevel",
+            "INFO",
             "--pool",
             "threads",
             "--concurrency",
             str(self.worker_concurrency),
-            "--prefetch-multiplier",  # as the Procfile runs it
-            "1",
+            "--prefetch-multiplier",
+            str(prefetch_multiplier),
             "--hostname",
             f"faults-{n}@%h",
         )
         self.workers.append(worker)
+        log = self.root / f"{name}.log"
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start\n{self.logs()}")
+            time.sleep(0.1)
         return worker
+
+    def stop_worker(self, worker: subprocess.Popen) -> None:
+        """A warm shutdown: the worker finishes what it is running."""
+        worker.terminate()
+        worker.wait(timeout=30)
+        self.workers.remove(worker)
 
     def kill_workers(self) -> None:
         for worker in self.workers:
