@@ -103,7 +103,9 @@ class PrivatePostgres:
         command = list(args)
         if self.as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(command, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args[:1])} failed ({done.returncode}): {done.stderr}")
 
     def init(self) -> None:
         self._run(
