@@ -107,7 +107,7 @@ def encode_cursor(created_at, pk: str) -> str:
 
 
 def seed(stack: Stack, *, lo: int, hi: int, rows: int, sources: list[str], destinations: list[str]) -> float:
-    """Insert rows ``lo`` to ``hi - 1`` of each seeded table, then VACUUM ANALYZE them (one
+    """Insert rows ``lo`` to ``hi - 1`` of each seeded table, then VACUUM and ANALYZE them (one
     connection per table, in parallel: the work is mostly index maintenance and WAL)."""
     import psycopg
 
@@ -133,16 +133,18 @@ def seed(stack: Stack, *, lo: int, hi: int, rows: int, sources: list[str], desti
 
     def vacuum(table: str) -> None:
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(f"VACUUM ANALYZE {table}")
+            conn.execute(f"VACUUM {table}")
 
     with ThreadPoolExecutor(max_workers=len(SEED_SQL)) as pool:
         for done in [pool.submit(fill, sql) for sql in SEED_SQL]:
             done.result()
-        # Only once every insert has committed: a transaction still running would keep VACUUM
-        # from marking the new pages all-visible (no index-only scans, as after a bulk load
-        # that autovacuum has not reached yet).
+        # Only once every insert has committed, and ANALYZE only after every VACUUM: a running
+        # transaction or ANALYZE's snapshot would keep VACUUM from marking the new pages
+        # all-visible (no index-only scans, as after a bulk load autovacuum has not reached).
         for done in [pool.submit(vacuum, table) for table in SEEDED_TABLES]:
             done.result()
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute(f"ANALYZE {', '.join(SEEDED_TABLES)}")
     return time.monotonic() - began
 
 
