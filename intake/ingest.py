@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from hookstream import crypto
 from hookstream.api import ratelimit
-from hookstream.api.exceptions import error_body
+from hookstream.api.exceptions import error_body, log_database_error
 from hookstream.api.serializers import ErrorSerializer
 from intake import selectors, services
 from intake.models import Source, SourceStatus
@@ -115,8 +115,8 @@ def ingest(request, source_id: str):
             source_ip=ip,
         )
         stored = services.event_ingest(source=source, routes=routes, incoming=incoming)
-    except DatabaseError:
-        logger.exception("ingest %s: database unavailable", source_id)
+    except DatabaseError as exc:
+        log_database_error(exc, f"ingest {source_id}")
         return _error(request, 503, "The database is unavailable; nothing was stored. Try again.", Retry_After="5")
     answer = {"event_id": stored.event.pk, "source_id": source.pk}
     if stored.deduplicated:

@@ -4,7 +4,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -29,6 +29,17 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Service temporarily unavailable."
     default_code = "unavailable"
+
+
+def log_database_error(exc: DatabaseError, what: str) -> None:
+    """Log a database error answered with 503: an outage (the server is down or unreachable)
+    as one line per request — during an outage every request fails the same way — anything
+    else with its traceback."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        logger.warning("database unavailable (%s): %s", what, first_line)
+    else:
+        logger.exception("database error (%s)", what, exc_info=exc)
 
 
 def error_body(request, status_code: int, message: str, details=None) -> dict:
@@ -73,7 +84,7 @@ def exception_handler(exc, context):
         # Services validate with Django's ValidationError ({field: [messages]}); same 400.
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, DatabaseError):
-        logger.exception("database unavailable")
+        log_database_error(exc, "API request")
         exc = ServiceUnavailable("The database is unavailable; nothing was stored. Try again.")
 
     response = drf_exception_handler(exc, context)

@@ -274,7 +274,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_answers_503_when_the_database_is_down(alice, client):
+def test_it_answers_503_when_the_database_is_down(alice, client, caplog):
     require_postgres()
     source = make_source(alice.org)
     db = connections["default"]
@@ -282,13 +282,17 @@ def test_it_answers_503_when_the_database_is_down(alice, client):
     db.close()
     db.settings_dict["PORT"] = _closed_port()  # nothing listens there: a stopped server
     try:
-        response = ingest(client, source, {"a": 1})
+        with caplog.at_level("WARNING", logger="hookstream.api.exceptions"):
+            response = ingest(client, source, {"a": 1})
     finally:
         db.close()
         db.settings_dict.clear()
         db.settings_dict.update(saved)
     assert_error(response, 503)
     assert Event.objects.count() == 0
+    # An outage logs one line per request, not a traceback each.
+    (record,) = [r for r in caplog.records if r.name == "hookstream.api.exceptions"]
+    assert record.getMessage().startswith(f"database unavailable (ingest {source.pk}): ") and record.exc_info is None
 
 
 @pytest.mark.django_db(transaction=True)
