@@ -27,4 +27,5 @@ def replay_run(job_id: str) -> None:
     replay_job_run(job_id=job_id)
 
 
+from deliveries.counters import fold_delivery_counts  # noqa: E402, F401  (registers the beat task)
 from deliveries.retention import purge_old_events  # noqa: E402, F401  (registers the beat task)
