@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, ReplayJob
+from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DestinationDeliveryCount, ReplayJob
 from deliveries.services import RetryRefused, delivery_retry
 
 
@@ -95,3 +95,14 @@ class ReplayJobAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status", "organization"]
     search_fields = ["id", "destination__slug"]
     list_select_related = ["destination"]
+
+
+@admin.register(DestinationDeliveryCount)
+class DestinationDeliveryCountAdmin(ReadOnlyAdmin):
+    """Rows the database triggers append; a destination's count is the sum of its rows."""
+
+    list_display = ["destination_id", "n"]
+    search_fields = ["destination_id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

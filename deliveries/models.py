@@ -193,3 +193,22 @@ class ReplayJob(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class DestinationDeliveryCount(models.Model):
+    """How many deliveries each destination has, kept by the database (PostgreSQL).
+
+    Statement triggers on the delivery table append one row per destination and statement
+    (``+n`` for inserts, ``-n`` for deletes): appending takes no lock that concurrent ingests
+    would queue on, unlike a counter column on the destination row. Beat folds the rows into
+    one per destination (``deliveries.counters``). A destination's ``delivery_count`` is the
+    sum of its rows: exact at every moment, and a page of the destination list reads a few
+    rows per destination however many deliveries there are.
+    """
+
+    destination_id = models.CharField(max_length=40)
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "deliveries_destination_delivery_count"
+        indexes = [models.Index(fields=["destination_id"], name="delivery_count_destination")]

@@ -266,6 +266,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Retention: hourly, deletes events older than HOOKSTREAM_RETENTION_DAYS (0 = off).
     "deliveries-purge-old-events": {"task": "deliveries.purge_old_events", "schedule": 3600.0},
+    # Per-destination delivery counts: fold the rows the triggers append (PostgreSQL).
+    "deliveries-fold-delivery-counts": {
+        "task": "deliveries.fold_delivery_counts",
+        "schedule": 10.0,
+        "options": {"expires": 60},
+    },
 }
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
 # production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.
