@@ -127,7 +127,7 @@ def test_it_redelivers_what_a_killed_worker_had_in_flight(fresh, receiver):
 
 def test_it_delivers_everything_after_redis_is_flushed_and_restarted(fresh, receiver):
     stack = fresh
-    # A second worker with CELERY_WORKER_PREFETCH_MULTIPLIER's default (4) holds reserved
+    # A second worker with Celery's own default prefetch (4, not ours) holds reserved
     # messages when Redis goes away, which is what used to make workers exit.
     reserving = stack.start_worker(prefetch_multiplier=4)
     load = Load(stack.ingest_url, RATE).start()
