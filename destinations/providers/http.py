@@ -232,72 +232,78 @@ def _read_pooled_body(response) -> str:
         return data.decode("utf-8", errors="replace")
 
 
+def _failure_outcome(exc: Exception, *, base: dict, timeout_ms: int | None) -> Outcome | None:
+    """The failure ``Outcome`` of a request that got no answer (None: not a request failure).
+
+    A refused or invalid target is permanent; a time-out or connection error is retried. One
+    classification for both clients (requests and urllib3), so every provider agrees.
+    """
+    from hookstream.ssrf import SSRFRefused
+
+    if isinstance(exc, SSRFRefused):
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
+    if isinstance(
+        exc,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            urllib3.exceptions.LocationParseError,
+        ),
+    ):
+        return Outcome.permanent(f"invalid URL: {_short(exc)}", **base)
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # (a ConnectTimeoutError subclass in urllib3)
+        return Outcome.retry(f"connection error: {_short(exc)}", **base)
+    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
+        return Outcome.retry(f"timed out after {timeout_ms} ms: {_short(exc)}", **base)
+    if isinstance(exc, (requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError, OSError)):
+        # OSError: name resolution failures raised by the pinning adapter, among others.
+        cause = _ssrf_cause(exc)
+        if cause is not None:
+            return Outcome.permanent(f"SSRF guard: {cause}", **base)
+        return Outcome.retry(f"connection error: {_short(exc)}", **base)
+    if isinstance(exc, requests.exceptions.RequestException):
+        return Outcome.retry(f"request failed: {_short(exc)}", **base)
+    return None
+
+
 def pooled_request(method: str, url: str, *, base: dict, timeout_ms: int | None, body: bytes, headers: dict):
     """:func:`guarded_request` for the HTTP provider, on the pinned urllib3 pool directly
     (``deliveries.http_client.request``). Returns the unread response, or the failure
-    ``Outcome`` — classified exactly as :func:`guarded_request` classifies them."""
+    ``Outcome`` (:func:`_failure_outcome`)."""
     from deliveries import http_client
-    from hookstream.ssrf import SSRFRefused
 
     timeout = max(timeout_ms or 30000, 1) / 1000.0
     try:
         return http_client.request(
             method, url, body=body, headers=headers, connect_timeout=min(timeout, 10.0), read_timeout=timeout
         )
-    except SSRFRefused as exc:
-        return Outcome.permanent(f"SSRF guard: {exc}", **base)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-        urllib3.exceptions.LocationParseError,
-    ) as exc:
-        return Outcome.permanent(f"invalid URL: {_short(exc)}", **base)
-    except urllib3.exceptions.NewConnectionError as exc:  # (a ConnectTimeoutError subclass in urllib3)
-        return Outcome.retry(f"connection error: {_short(exc)}", **base)
-    except urllib3.exceptions.TimeoutError as exc:
-        return Outcome.retry(f"timed out after {timeout_ms} ms: {_short(exc)}", **base)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        cause = _ssrf_cause(exc)
-        if cause is not None:
-            return Outcome.permanent(f"SSRF guard: {cause}", **base)
-        return Outcome.retry(f"connection error: {_short(exc)}", **base)
+    except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised
+        outcome = _failure_outcome(exc, base=base, timeout_ms=timeout_ms)
+        if outcome is None:
+            raise
+        return outcome
 
 
 def guarded_request(method: str, url: str, *, base: dict, timeout_ms: int | None, **kwargs):
     """One request through the pooled, SSRF-pinned session of this worker thread.
 
-    Returns the response, or the failure ``Outcome`` for a request that got no answer:
-    a refused or invalid target is permanent; a time-out or connection error is retried.
-    Shared by every provider that speaks HTTP (http, kafka, rabbitmq).
+    Returns the response, or the failure ``Outcome`` for a request that got no answer
+    (:func:`_failure_outcome`). Shared by the providers that speak HTTP through requests
+    (kafka, rabbitmq).
     """
     from deliveries import http_client
-    from hookstream.ssrf import SSRFRefused
 
     timeout = max(timeout_ms or 30000, 1) / 1000.0
     try:
         return http_client.session().request(
             method, url, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, **kwargs
         )
-    except SSRFRefused as exc:
-        return Outcome.permanent(f"SSRF guard: {exc}", **base)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-    ) as exc:
-        return Outcome.permanent(f"invalid URL: {_short(exc)}", **base)
-    except requests.exceptions.Timeout as exc:
-        return Outcome.retry(f"timed out after {timeout_ms} ms: {_short(exc)}", **base)
-    except requests.exceptions.ConnectionError as exc:
-        cause = _ssrf_cause(exc)
-        if cause is not None:
-            return Outcome.permanent(f"SSRF guard: {cause}", **base)
-        return Outcome.retry(f"connection error: {_short(exc)}", **base)
-    except OSError as exc:  # name resolution failures raised by the pinning adapter
-        return Outcome.retry(f"connection error: {_short(exc)}", **base)
-    except requests.exceptions.RequestException as exc:
-        return Outcome.retry(f"request failed: {_short(exc)}", **base)
+    except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised
+        outcome = _failure_outcome(exc, base=base, timeout_ms=timeout_ms)
+        if outcome is None:
+            raise
+        return outcome
 
 
 def _ssrf_cause(exc: BaseException) -> BaseException | None:
