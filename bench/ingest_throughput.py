@@ -37,7 +37,6 @@ import os
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -48,7 +47,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.stack import Stack, free_port, machine, percentile, print_json_line, print_table  # noqa: E402
+from bench.stack import (  # noqa: E402
+    Stack,
+    free_port,
+    machine,
+    percentile,
+    print_json_line,
+    print_table,
+    uptime,
+)
 
 GOAL_RATIO = 0.5
 
@@ -284,13 +291,6 @@ def cpu_breakdown(stack: Stack, source_id: str, body: bytes, *, n: int = 200) ->
 
 
 # --- the benchmark ------------------------------------------------------------------------
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def main(argv: list[str] | None = None) -> int:

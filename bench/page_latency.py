@@ -36,7 +36,6 @@ import http.client
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.stack import Stack, machine, percentile, print_json_line, print_table  # noqa: E402
+from bench.stack import Stack, machine, percentile, print_json_line, print_table, uptime  # noqa: E402
 
 GOAL_RATIO = 1.5
 SOURCES = 5
@@ -262,13 +261,6 @@ def explain_all(stack: Stack, paths: list[tuple[str, str]]) -> dict[str, dict]:
                 "plan": plan,
             }
     return plans
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -745,6 +745,14 @@ def ingest(url: str, events: int, senders: int) -> list[tuple[str, float, float,
         return [row for share in pool.map(_send_share, shares) for row in share]
 
 
+def uptime() -> str:
+    """``uptime``'s line (the load averages), recorded before and after a benchmark."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def machine() -> dict:
     """What the figures were measured on (they are only comparable on the same machine)."""
     cpu = ""

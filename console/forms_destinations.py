@@ -340,27 +340,7 @@ class DestinationForm(forms.Form):
 
     def payload(self) -> dict:
         """The API body this form stands for (after ``is_valid()``)."""
-        data = {
-            name: self.cleaned_data[name]
-            for name in (
-                "name",
-                "status",
-                "url",
-                "method",
-                "headers",
-                "timeout_ms",
-                "retry_max_attempts",
-                "retry_backoff_type",
-                "retry_intervals",
-                "retry_jitter",
-                "circuit_breaker_enabled",
-                "circuit_breaker_threshold",
-                "circuit_breaker_reset_ms",
-                "max_concurrency",
-                "rate_limit_per_second",
-            )
-            if name in self.fields
-        }
+        data = {name: self.cleaned_data[name] for name in (*services.PLAIN_FIELDS, "url") if name in self.fields}
         if self.cleaned_data.get("slug"):
             data["slug"] = self.cleaned_data["slug"]
         elif self.destination is not None:

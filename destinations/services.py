@@ -33,7 +33,7 @@ SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 _MASK_RE = re.compile(r"^\*{4}.{0,4}$", re.DOTALL)
 
 # Fields copied as they are from the validated input to the row.
-_PLAIN_FIELDS = (
+PLAIN_FIELDS = (
     "name",
     "method",
     "headers",
@@ -250,7 +250,7 @@ def destination_create(*, organization: Organization, data: dict) -> Destination
         provider_config=_encrypt_secrets(config, provider.secret_fields()),
         signing_config=_encrypt_secrets(signing, SIGNING_SECRET_FIELDS) if signing else None,
     )
-    for field in _PLAIN_FIELDS:
+    for field in PLAIN_FIELDS:
         if field in data:
             setattr(destination, field, data[field])
     _check_slug(organization_id=organization.pk, slug=slug)
@@ -332,7 +332,7 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
         row.type = type_
         row.slug = slug
         row.template = template_id
-        for field in _PLAIN_FIELDS:
+        for field in PLAIN_FIELDS:
             if field in data:
                 setattr(row, field, data[field])
         if not row.name:
