@@ -177,6 +177,8 @@ def scenarios(stack: Stack, *, count: int, sources: list[str], destinations: lis
         ("events: source_id, deep", f"/v1/events?source_id={source}&cursor={events_deep}"),
         ("events: status=failed, first", "/v1/events?status=failed"),
         ("events: status=failed, deep", f"/v1/events?status=failed&cursor={events_deep}"),
+        # No event is pending (every seeded delivery is finished): the filter matches nothing.
+        ("events: status=pending (none)", "/v1/events?status=pending"),
         ("events: 1-hour window, first", f"/v1/events?after={after}&before={before}"),
         ("attempts: first page", "/v1/delivery-attempts"),
         ("attempts: deep page", f"/v1/delivery-attempts?cursor={attempts_deep}"),

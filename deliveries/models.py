@@ -79,6 +79,12 @@ class Delivery(models.Model):
             models.Index(fields=["destination", "created_at"], name="delivery_held", condition=Q(status="held")),
             # Event detail and event status.
             models.Index(fields=["event"], name="delivery_event"),
+            # The event list's pending filter (intake.selectors): unfinished deliveries only.
+            models.Index(
+                fields=["event"],
+                name="delivery_event_unfinished",
+                condition=Q(status__in=["pending", "in_flight", "scheduled", "held"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -58,3 +58,21 @@ def test_it_derives_the_status_without_exists_probes(alice, api):
     assert len(page) == 1
     assert "EXISTS" not in page[0].upper()
     assert [e["status"] for e in api.get("/v1/events").json()["events"]] == ["delivered", "delivered", "failed"]
+
+
+def test_the_pending_filter_starts_from_the_unfinished_deliveries(alice, api):
+    """A filter that matches few events must not derive the status of every event first."""
+    destination = make_destination(alice.org)
+    finished = [make_delivery(make_event(alice.org), destination, status=s) for s in ("succeeded", "dead")]
+    waiting = {s: make_delivery(make_event(alice.org), destination, status=s) for s in ("scheduled", "held")}
+    mixed = make_event(alice.org)  # one delivery done, one still on its way: pending
+    make_delivery(mixed, destination, status=DeliveryStatus.SUCCEEDED)
+    make_delivery(mixed, make_destination(alice.org), status=DeliveryStatus.IN_FLIGHT)
+
+    body = api.get("/v1/events?status=pending").json()
+    assert {e["id"] for e in body["events"]} == {d.event_id for d in waiting.values()} | {mixed.id}
+    assert all(e["status"] == "pending" for e in body["events"])
+    assert not {d.event_id for d in finished} & {e["id"] for e in body["events"]}
+    page = [sql for sql in _page_queries(api, "/v1/events?status=pending") if sql.startswith('SELECT "intake_event"')]
+    # A semi-join on the unfinished deliveries (the partial index delivery_event_unfinished).
+    assert len(page) == 1 and " IN (SELECT " in page[0] and "'in_flight', 'scheduled', 'held')" in page[0]
