@@ -41,12 +41,16 @@ from intake.views import ID_PARAM_RE
 
 
 class ConfirmDeleteView(ConsoleMixin, View):
-    """GET asks, POST deletes. Subclasses find the row (404 outside the organization)."""
+    """GET asks, POST deletes. Subclasses find the row (404 outside the organization): by
+    default with ``lookup()`` (``LookupFirstMixin``); after deleting, the page goes to
+    ``list_url`` and Cancel back to ``detail_url`` (URL names)."""
 
     what = ""
+    list_url = ""
+    detail_url = ""
 
     def get_object(self):
-        raise NotImplementedError
+        return self.lookup()
 
     def consequences(self, obj) -> list[str]:
         return []
@@ -55,10 +59,10 @@ class ConfirmDeleteView(ConsoleMixin, View):
         raise NotImplementedError
 
     def success_url(self, obj) -> str:
-        raise NotImplementedError
+        return reverse(self.list_url)
 
     def cancel_url(self, obj) -> str:
-        return self.success_url(obj)
+        return reverse(self.detail_url, args=[obj.pk]) if self.detail_url else self.success_url(obj)
 
     def label(self, obj) -> str:
         return str(obj)
@@ -204,9 +208,8 @@ class SourceEditView(SourceMixin, View):
 
 class SourceDeleteView(SourceMixin, ConfirmDeleteView):
     what = "source"
-
-    def get_object(self):
-        return self.get_source()
+    list_url = "console:source-list"
+    detail_url = "console:source-detail"
 
     def consequences(self, source):
         n = source.connections.count()
@@ -217,12 +220,6 @@ class SourceDeleteView(SourceMixin, ConfirmDeleteView):
 
     def perform(self, source):
         services.source_delete(source=source)
-
-    def success_url(self, source):
-        return reverse("console:source-list")
-
-    def cancel_url(self, source):
-        return reverse("console:source-detail", args=[source.pk])
 
 
 # --- connections -----------------------------------------------------------------------------
@@ -295,6 +292,7 @@ class ConnectionEditView(ConnectionFormMixin, View):
 
 class ConnectionDeleteView(ConfirmDeleteView):
     what = "connection"
+    list_url = "console:connection-list"
 
     def get_object(self):
         return owned(Connection.objects.select_related("source", "destination"), self.organization, self.kwargs["pk"])
@@ -307,9 +305,6 @@ class ConnectionDeleteView(ConfirmDeleteView):
 
     def perform(self, connection):
         services.connection_delete(connection=connection)
-
-    def success_url(self, connection):
-        return reverse("console:connection-list")
 
 
 # --- topics and subscriptions ------------------------------------------------------------------
@@ -455,9 +450,8 @@ class TopicEditView(TopicMixin, View):
 
 class TopicDeleteView(TopicMixin, ConfirmDeleteView):
     what = "topic"
-
-    def get_object(self):
-        return self.get_topic()
+    list_url = "console:topic-list"
+    detail_url = "console:topic-detail"
 
     def consequences(self, topic):
         n = topic.subscriptions.count()
@@ -468,9 +462,3 @@ class TopicDeleteView(TopicMixin, ConfirmDeleteView):
 
     def perform(self, topic):
         services.topic_delete(topic=topic)
-
-    def success_url(self, topic):
-        return reverse("console:topic-list")
-
-    def cancel_url(self, topic):
-        return reverse("console:topic-detail", args=[topic.pk])

@@ -139,6 +139,7 @@ def test_delete_asks_first_then_deletes_with_its_connections(alice):
     client = client_for(alice)
     confirm = client.get(f"/sources/{source.pk}/delete/")
     assert confirm.status_code == 200 and "1 connection will be deleted" in confirm.content.decode()
+    assert f'href="/sources/{source.pk}/"' in confirm.content.decode()  # Cancel goes back to the source
     assert Source.objects.filter(pk=source.pk).exists()
 
     response = client.post(f"/sources/{source.pk}/delete/")
