@@ -15,6 +15,7 @@ from deliveries.models import DeadLetter, DeliveryAttempt
 from destinations.providers import get_provider
 from hookstream import crypto
 from tests.factories import make_delivery, make_destination, make_event
+from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered
 
 CLUSTER = "lkc-abc123"
 TOPIC = "orders"
@@ -195,16 +196,7 @@ def test_every_documented_outcome(alice, proxy, answer, expected):
 @pytest.mark.django_db
 def test_a_proxy_that_is_down_is_retried_then_dead_lettered(alice):
     destination = _destination(alice.org, "http://127.0.0.1:9", retry_intervals=[0], retry_max_attempts=1)
-    event = make_event(alice.org, {"type": "order.created"})
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    assert delivery.status == "scheduled"
-    assert "connection error" in delivery.last_error
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    assert delivery.status == "dead"
-    assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+    assert_unreachable_is_retried_then_dead_lettered(alice.org, destination)
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from deliveries.models import DeadLetter, DeliveryAttempt
 from destinations.providers import get_provider
 from hookstream import crypto
 from tests.factories import make_delivery, make_destination, make_event
+from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered
 from tests.support import port_open, require_service
 
 AMQP_URL = "amqp://127.0.0.1:5672"
@@ -133,16 +134,7 @@ def test_a_broker_that_is_down_is_retried_then_dead_lettered(alice, url):
     destination = _destination(
         alice.org, url=url, routing_key="x", protocol=protocol, retry_intervals=[0], retry_max_attempts=1
     )
-    event = make_event(alice.org, {"type": "order.created"})
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    assert delivery.status == "scheduled"
-    assert "connection error" in delivery.last_error
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    assert delivery.status == "dead"
-    assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+    assert_unreachable_is_retried_then_dead_lettered(alice.org, destination)
 
 
 @pytest.mark.django_db
