@@ -258,7 +258,7 @@ def cpu_breakdown(stack: Stack, source_id: str, body: bytes, *, n: int = 200) ->
     django.setup()
     from django.test import Client
 
-    from deliveries.tasks import deliver
+    from deliveries import dispatch, fanout
     from hookstream.api import ratelimit
     from intake import selectors, services
 
@@ -274,10 +274,10 @@ def cpu_breakdown(stack: Stack, source_id: str, body: bytes, *, n: int = 200) ->
         ),
         "step: rate limit (Redis)": lambda: ratelimit.hit("ip:cpu-breakdown", 10**9),
         "step: source and routes (1 SELECT)": lambda: selectors.source_for_ingest(source_id=source_id),
-        "step: store + fan out + counters": lambda: services.event_ingest(
+        "step: store + fan out + counters": lambda: fanout.event_ingest(
             source=source, routes=routes, incoming=incoming
         ),
-        "  of which: wake-up on the broker": lambda: deliver.delay("dlv_cpu_breakdown"),
+        "  of which: wake-up on the broker": lambda: dispatch.delivery_wake("dlv_cpu_breakdown"),
     }
     figures = {}
     for name, step in steps.items():

@@ -19,13 +19,15 @@ from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions as drf_exceptions
 
+from deliveries import services as delivery_services
 from destinations import selectors, services
 from destinations.models import BackoffType, Destination, DestinationStatus, DestinationType, HttpMethod
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
 from destinations.serializers import DestinationWriteSerializer
 from destinations.signing import ALGORITHMS, DEFAULT_HEADER, MODE_HMAC, MODE_STANDARD_WEBHOOKS
-from hookstream.api.exceptions import Conflict, _flatten_details
+from hookstream.api.exceptions import error_details
+from hookstream.errors import Conflict
 
 CONFIG_PREFIX = "cfg_"
 SIGNING_NONE = "none"
@@ -385,16 +387,13 @@ class DestinationForm(forms.Form):
             payload.is_valid(raise_exception=True)
             if self.destination is None:
                 return services.destination_create(organization=organization, data=payload.validated_data)
-            return services.destination_update(destination=self.destination, data=payload.validated_data)
+            return delivery_services.destination_update(destination=self.destination, data=payload.validated_data)
         except drf_exceptions.ValidationError as exc:
-            self.add_api_errors(_flatten_details(exc.detail))
+            self.add_api_errors(error_details(exc))
         except DjangoValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                self.add_api_errors({field: [str(m) for m in messages] for field, messages in exc.message_dict.items()})
-            else:
-                self.add_api_errors({"non_field_errors": [str(m) for m in exc.messages]})
+            self.add_api_errors(error_details(exc))
         except Conflict as exc:
-            self.add_error("slug", str(exc.detail))
+            self.add_error("slug", str(exc))
         raise FormRefused()
 
     def field_for_path(self, path: str) -> str | None:

@@ -15,21 +15,14 @@ from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions as drf_exceptions
 
-from hookstream.api.exceptions import Conflict, _flatten_details
+from hookstream.api.exceptions import error_details
+from hookstream.errors import Conflict
 from intake.models import DedupStrategy, SourceStatus, VerificationType
 from intake.serializers import FILTER_RULES_HELP, TRANSFORM_HELP
 
 
 class ServiceRefused(Exception):
     """The serializer or the service refused the input; the errors are on the form."""
-
-
-def _error_dict(exc) -> dict[str, list[str]]:
-    if isinstance(exc, DjangoValidationError):
-        if hasattr(exc, "error_dict"):
-            return {field: [str(m) for m in messages] for field, messages in exc.message_dict.items()}
-        return {"non_field_errors": [str(m) for m in exc.messages]}
-    return _flatten_details(exc.detail)
 
 
 def add_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
@@ -59,9 +52,9 @@ def call_service(form: forms.Form, service, *, serializer_class=None, data: dict
             data = payload.validated_data
         return service(data)
     except (DjangoValidationError, drf_exceptions.ValidationError) as exc:
-        add_errors(form, _error_dict(exc))
+        add_errors(form, error_details(exc))
     except Conflict as exc:
-        form.add_error(conflict_field, str(exc.detail))
+        form.add_error(conflict_field, str(exc))
     raise ServiceRefused()
 
 

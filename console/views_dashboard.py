@@ -1,6 +1,6 @@
 """The dashboard: today's traffic of the selected organization at a glance.
 
-The numbers are ``hookstream.metrics.overview`` (the same as ``GET /v1/metrics/overview``);
+The numbers are ``deliveries.metrics.overview`` (the same as ``GET /v1/metrics/overview``);
 the page adds the destinations whose circuit is not closed, those with dead letters waiting,
 the latest failed attempts and
 the attempts per hour of the last 24 hours.
@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin
+from deliveries.metrics import overview
 from deliveries.models import AttemptStatus, DeadLetter, DeliveryAttempt
 from destinations.models import CircuitState, CircuitStateValue
-from hookstream.metrics import overview
 
 RECENT_FAILURES = 6
 TOP_DEAD_LETTER_DESTINATIONS = 5

@@ -29,10 +29,12 @@ from console.forms_destinations import (
     config_label,
 )
 from console.owned import LookupFirstMixin
+from deliveries import circuit as delivery_circuit
+from deliveries import selectors as delivery_selectors
 from deliveries import services as delivery_services
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.selectors import dead_letters_for_destination
-from destinations import selectors, services
+from destinations import selectors
 from destinations.models import CircuitStateValue, DestinationStatus, DestinationType
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
@@ -51,7 +53,7 @@ class DestinationListView(ConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         last = DeliveryAttempt.objects.filter(destination=OuterRef("pk")).order_by("-created_at", "-id")
         rows = (
-            selectors.destinations_for_organization(organization=self.organization)
+            delivery_selectors.destinations_with_delivery_counts(organization=self.organization)
             .select_related("circuit")
             .annotate(
                 last_attempt_at=Subquery(last.values("created_at")[:1]),
@@ -73,7 +75,9 @@ def human_seconds(seconds: float) -> str:
 
 
 def _destination(view) -> object:
-    return selectors.destination_get(organization=view.organization, destination_id=view.kwargs["pk"])
+    return delivery_selectors.destination_with_delivery_count(
+        organization=view.organization, destination_id=view.kwargs["pk"]
+    )
 
 
 class DestinationLookup(LookupFirstMixin):
@@ -239,7 +243,7 @@ class DestinationDeleteView(DestinationLookup, ConsoleMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         destination = _destination(self)
-        services.destination_delete(destination=destination)
+        delivery_services.destination_delete(destination=destination)
         messages.success(request, f"Destination “{destination.name}” deleted.")
         return redirect("console:destination-list")
 
@@ -264,7 +268,7 @@ class DestinationActionView(DestinationLookup, ConsoleMixin, View):
 
 class CircuitResetView(DestinationActionView):
     def act(self, destination) -> None:
-        services.circuit_reset(destination=destination)
+        delivery_circuit.circuit_reset(destination=destination)
         messages.success(self.request, "Circuit closed; held deliveries resume, oldest first.")
 
 
@@ -283,7 +287,7 @@ class StatusChangeView(DestinationActionView):
             messages.error(self.request, "Unknown status.")
             return
         try:
-            services.destination_update(destination=destination, data={"status": status})
+            delivery_services.destination_update(destination=destination, data={"status": status})
         except DjangoValidationError as exc:
             messages.error(self.request, "; ".join(exc.messages))
             return

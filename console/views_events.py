@@ -17,13 +17,13 @@ from console.base import ConsoleMixin
 from console.forms_pages import EventFilterForm
 from console.owned import LookupFirstMixin, owned
 from console.paging import page_of
+from deliveries import selectors
 from deliveries import services as delivery_services
 from deliveries.models import Delivery, DeliveryStatus
+from deliveries.serializers import EventDetailSerializer
 from destinations.models import Destination
 from destinations.selectors import destinations_for_organization
-from intake import selectors
 from intake.models import Event, Source
-from intake.serializers import EventDetailSerializer
 
 RESPONSE_EXCERPT_CHARS = 500
 

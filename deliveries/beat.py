@@ -25,10 +25,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deliveries import circuit
-from deliveries.engine import dead_letter_put
-from deliveries.models import DeadLetterReason, Delivery, DeliveryAttempt, DeliveryStatus
+from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.models import UNFINISHED_STATUSES, DeadLetterReason, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.retry import retry_window_seconds
-from deliveries.services import deliveries_enqueue_on_commit, held_deliveries_release
+from deliveries.services import dead_letter_put
 from destinations.models import CircuitState, CircuitStateValue, Destination, DestinationStatus
 
 logger = logging.getLogger(__name__)
@@ -118,12 +118,7 @@ def circuits_advance(now=None) -> None:
         if state.probe_delivery_id:
             alive = Delivery.objects.filter(
                 pk=state.probe_delivery_id,
-                status__in=[
-                    DeliveryStatus.PENDING,
-                    DeliveryStatus.SCHEDULED,
-                    DeliveryStatus.IN_FLIGHT,
-                    DeliveryStatus.HELD,
-                ],
+                status__in=UNFINISHED_STATUSES,
             ).first()
             if alive is not None and alive.status == DeliveryStatus.HELD:
                 # The probe was held again (e.g. it raced a pause): make it due.
@@ -153,7 +148,7 @@ def held_sweep(now=None) -> None:
             continue  # paused: held until resumed (deleted ones are cancelled on delete)
         state = getattr(destination, "circuit", None)
         if not destination.circuit_breaker_enabled or state is None or state.state == CircuitStateValue.CLOSED:
-            held_deliveries_release(destination=destination)
+            circuit.held_deliveries_release(destination=destination)
             continue
         cutoff = now - timedelta(seconds=retry_window_seconds(destination))
         for delivery in Delivery.objects.filter(

@@ -10,14 +10,20 @@ destination agree on one outcome without locks:
   ``probe_delivery_id IS NULL`` in the WHERE clause, so only one writer wins).
 * probe success → closed (held deliveries drain oldest first); probe failure → open again
   with a fresh ``opened_at`` (the cooldown restarts).
+
+Every write of a ``CircuitState`` row is here (the manual reset included), and so is the
+release of held deliveries, which follows a close, a reset or a resume.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
+from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, DeliveryStatus
 from destinations.models import CircuitState, CircuitStateValue, Destination
 
@@ -53,8 +59,6 @@ def circuit_probe_pick(*, destination_id: str, now: datetime, current: Delivery 
     claimed) when it is older or nothing is held. When a held delivery wins it is made due
     and woken. A probe already chosen is kept.
     """
-    from deliveries.services import deliveries_enqueue_on_commit
-
     oldest = (
         Delivery.objects.filter(destination_id=destination_id, status=DeliveryStatus.HELD)
         .order_by("created_at", "id")
@@ -150,3 +154,44 @@ def circuit_record_failure(*, destination: Destination, delivery_id: str, now: d
         state=CircuitStateValue.CLOSED,
         failure_count__gte=destination.circuit_breaker_threshold,
     ).update(state=CircuitStateValue.OPEN, opened_at=now, half_opened_at=None, probe_delivery_id=None, updated_at=now)
+
+
+def circuit_reset(*, destination: Destination) -> CircuitState:
+    """Close the circuit by hand and let the deliveries it held go (oldest first)."""
+    with transaction.atomic():
+        CircuitState.objects.get_or_create(destination=destination)
+        circuit = CircuitState.objects.select_for_update().get(destination=destination)
+        circuit.state = CircuitStateValue.CLOSED
+        circuit.failure_count = 0
+        circuit.closed_at = timezone.now()
+        circuit.opened_at = None
+        circuit.half_opened_at = None
+        circuit.probe_delivery_id = None
+        circuit.save()
+        held_deliveries_release(destination=destination)
+    return circuit
+
+
+def held_deliveries_release(*, destination: Destination) -> int:
+    """Make a destination's held deliveries due again (circuit closed, reset or resumed).
+
+    They are woken oldest first and given ``next_attempt_at`` one microsecond apart in
+    creation order, so beat (which wakes by ``next_attempt_at``) keeps the same order.
+    Returns how many were released.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(destination_id=destination.pk, status=DeliveryStatus.HELD)
+            .order_by("created_at", "id")
+            .values_list("id", flat=True)
+        )
+        woken = []
+        for offset, delivery_id in enumerate(ids):
+            due = now + timedelta(microseconds=offset)
+            if Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.HELD).update(
+                status=DeliveryStatus.PENDING, next_attempt_at=due, woken_at=now, lease_expires_at=None
+            ):
+                woken.append(delivery_id)
+        deliveries_enqueue_on_commit(woken)
+    return len(woken)

@@ -1,6 +1,5 @@
 """Per-destination delivery counts (see ``DestinationDeliveryCount``)."""
 
-from celery import shared_task
 from django.db import connection
 
 from deliveries.models import DestinationDeliveryCount
@@ -26,8 +25,3 @@ def delivery_counts_fold() -> int:
         )
         return cursor.fetchone()[0]
 
-
-@shared_task(name="deliveries.fold_delivery_counts", ignore_result=True, expires=60)
-def fold_delivery_counts() -> int:
-    """Beat: keep the count rows few (one per destination, plus what came since)."""
-    return delivery_counts_fold()

@@ -14,8 +14,9 @@ call directly). Steps:
 4. **Record** a DeliveryAttempt and move the delivery on, in one transaction and only if
    this worker still holds the lease: succeeded; scheduled for a retry (the policy read
    now); or dead (a DeadLetter row, the attempt gets ``is_dlq``/``dlq_at``).
-5. **Wake** the retry after commit: a broker countdown on the timed queue when the wait is
-   short, otherwise the delivery is parked in the database and beat wakes it when due.
+5. **Wake** the retry after commit: a broker countdown on the timed queue
+   (``deliveries.dispatch``) when the wait is short, otherwise the delivery is parked in
+   the database and beat wakes it when due.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deliveries import circuit
+from deliveries.dispatch import delivery_wake_later, delivery_wake_later_on_commit
 from deliveries.models import (
     AttemptStatus,
-    DeadLetter,
     DeadLetterReason,
     Delivery,
     DeliveryAttempt,
@@ -45,6 +46,7 @@ from deliveries.models import (
     TriggerType,
 )
 from deliveries.retry import retry_delay_seconds
+from deliveries.services import dead_letter_put
 from destinations.models import Destination, DestinationStatus
 from destinations.providers import OutboundMessage, Outcome, Provider, get_provider
 from hookstream import crypto
@@ -60,11 +62,6 @@ RETRY_AFTER_STATUSES = {429, 503}
 SLOW_FAILURE_SECONDS = 1.0
 # The longest a delivery over the failing-destination cap is put back for.
 FAILING_BACKOFF_MAX_SECONDS = 60.0
-# Timed wake-ups (retry countdowns, put-backs) travel on their own queue, which the workers
-# consume alongside the default one (``hookstream.celery``). On one queue they would wait
-# behind every message already in it: after a burst of new events, a retry due in one
-# second was fetched only when the whole backlog had been — many seconds late.
-TIMED_QUEUE = "deliveries.timed"
 
 
 # --- providers, cached per worker ------------------------------------------------------
@@ -170,15 +167,13 @@ def _cancel(delivery: Delivery, lease: datetime, now: datetime) -> None:
 
 def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -> None:
     """Not attempted (a cap was reached): due again after ``wait`` seconds, not counted."""
-    from deliveries.tasks import deliver
-
     due = now + timedelta(seconds=wait)
     with transaction.atomic():
         moved = _mine(delivery.pk, lease).update(
             status=DeliveryStatus.PENDING, next_attempt_at=due, lease_expires_at=None, woken_at=due, updated_at=now
         )
         if moved:
-            transaction.on_commit(lambda: deliver.apply_async((delivery.pk,), countdown=wait, queue=TIMED_QUEUE))
+            delivery_wake_later_on_commit(delivery.pk, wait)
 
 
 def _slow_key(destination_id: str) -> str:
@@ -300,8 +295,6 @@ def _record(
 ) -> float | None:
     """Store the attempt and the delivery's next state. Returns the countdown to wake a
     scheduled retry through the broker, or None."""
-    from deliveries.services import held_deliveries_release
-
     now = timezone.now()
     attempt = DeliveryAttempt(
         organization_id=delivery.organization_id,
@@ -336,7 +329,7 @@ def _record(
             )
             attempt.save(force_insert=True)
             if circuit.circuit_record_success(destination=destination, delivery_id=delivery.pk, now=now, seen=seen):
-                held_deliveries_release(destination=destination)
+                circuit.held_deliveries_release(destination=destination)
             if seen is not None and seen[1] > 0:
                 _cache_call(cache.delete, _slow_key(destination.pk))  # it answers again: no longer slow
             return None
@@ -399,21 +392,6 @@ def _mark_slow(destination: Destination) -> None:
     _cache_call(cache.set, _slow_key(destination.pk), 1, ttl)
 
 
-def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
-    """Create (or refresh, for a delivery that died before) the delivery's DeadLetter row."""
-    DeadLetter.objects.update_or_create(
-        delivery_id=delivery.pk,
-        defaults={
-            "organization_id": delivery.organization_id,
-            "destination_id": delivery.destination_id,
-            "event_id": delivery.event_id,
-            "reason": reason,
-            "last_error": error,
-            "created_at": now,
-        },
-    )
-
-
 def _failing_slowly_safe(destination: Destination, failure_count: int) -> bool:
     try:
         return failing_slowly(destination, failure_count)
@@ -431,8 +409,6 @@ def process_delivery(delivery_id: str) -> None:
     Safe to call any number of times, concurrently: only the caller whose conditional
     UPDATE claims the row does anything.
     """
-    from deliveries.tasks import deliver
-
     now = timezone.now()
     lease = _claim(delivery_id, now)
     if lease is None:
@@ -487,4 +463,4 @@ def process_delivery(delivery_id: str) -> None:
         seen=seen,
     )
     if countdown is not None:
-        deliver.apply_async((delivery_id,), countdown=countdown, queue=TIMED_QUEUE)
+        delivery_wake_later(delivery_id, countdown)

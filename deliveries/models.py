@@ -23,6 +23,12 @@ class DeliveryStatus(models.TextChoices):
     CANCELLED = "cancelled"  # its destination was deleted
 
 
+# A delivery in one of these states is still owed to its destination: it makes its event
+# ``pending``, and retention keeps its event. (The partial index ``delivery_event_unfinished``
+# below spells the same list out, as migrations need literal values.)
+UNFINISHED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD)
+
+
 class TriggerType(models.TextChoices):
     INITIAL = "initial"
     RETRY = "retry"
@@ -79,7 +85,7 @@ class Delivery(models.Model):
             models.Index(fields=["destination", "created_at"], name="delivery_held", condition=Q(status="held")),
             # Event detail and event status.
             models.Index(fields=["event"], name="delivery_event"),
-            # The event list's pending filter (intake.selectors): unfinished deliveries only.
+            # The event list's pending filter (deliveries.selectors): unfinished deliveries only.
             models.Index(
                 fields=["event"],
                 name="delivery_event_unfinished",

@@ -3,13 +3,12 @@
 import re
 from datetime import timedelta
 
-from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
+from deliveries.models import UNFINISHED_STATUSES, Delivery, DeliveryAttempt
 from intake.models import Event
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dh])\s*$", re.IGNORECASE)
@@ -23,10 +22,6 @@ def parse_age(value: str) -> timedelta:
     return timedelta(days=number) if unit == "d" else timedelta(hours=number)
 
 
-# A delivery in one of these states is still owed to its destination: its event is kept.
-UNFINISHED = [DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD]
-
-
 def purge_events(*, age: timedelta, batch_size: int = 1000, on_batch=None) -> dict:
     """Delete events received before now - age, in batches; returns counts.
 
@@ -36,7 +31,7 @@ def purge_events(*, age: timedelta, batch_size: int = 1000, on_batch=None) -> di
     """
     cutoff = timezone.now() - age
     expired = Event.objects.filter(received_at__lt=cutoff)
-    unfinished = Delivery.objects.filter(event_id=OuterRef("pk"), status__in=UNFINISHED)
+    unfinished = Delivery.objects.filter(event_id=OuterRef("pk"), status__in=UNFINISHED_STATUSES)
     old = expired.exclude(Exists(unfinished))
     total = old.count()
     kept = expired.filter(Exists(unfinished)).count()
@@ -56,9 +51,8 @@ def purge_events(*, age: timedelta, batch_size: int = 1000, on_batch=None) -> di
     return counts
 
 
-@shared_task(name="deliveries.purge_old_events", ignore_result=True)
 def purge_old_events() -> dict | None:
-    """Beat: apply HOOKSTREAM_RETENTION_DAYS (0 turns retention off)."""
+    """For beat (task ``deliveries.purge_old_events``): apply HOOKSTREAM_RETENTION_DAYS (0: off)."""
     days = settings.HOOKSTREAM_RETENTION_DAYS
     if not days:
         return None

@@ -1,8 +1,12 @@
-"""Output (and small input) serializers of the delivery API (spec §6)."""
+"""Output (and small input) serializers of the delivery API (spec §6), and the event detail
+(an event with its deliveries and attempts)."""
+
+import base64
 
 from rest_framework import serializers
 
 from deliveries.models import DeadLetter, DeliveryAttempt, ReplayJob
+from intake.serializers import EventSerializer
 
 
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
@@ -115,3 +119,52 @@ class DeadLetterRetrySerializer(serializers.Serializer):
         if start and end and start > end:
             raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
         return attrs
+
+
+# --- the event detail ---------------------------------------------------------------------
+
+
+class EventDeliverySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    destination_id = serializers.CharField()
+    connection_id = serializers.CharField(allow_null=True)
+    subscription_id = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    attempt_count = serializers.IntegerField()
+    last_error = serializers.CharField()
+    transformed_payload = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class EventDetailSerializer(EventSerializer):
+    body = serializers.SerializerMethodField(help_text="The body as text when it is UTF-8, else base64.")
+    body_encoding = serializers.SerializerMethodField(help_text="utf-8 or base64.")
+    deliveries = EventDeliverySerializer(source="delivery_list", many=True, read_only=True)
+    delivery_attempts = DeliveryAttemptSerializer(source="attempt_list", many=True, read_only=True)
+
+    class Meta(EventSerializer.Meta):
+        fields = [
+            *EventSerializer.Meta.fields,
+            "headers",
+            "query",
+            "body",
+            "body_encoding",
+            "payload",
+            "deliveries",
+            "delivery_attempts",
+        ]
+        read_only_fields = fields
+
+    def _text(self, event) -> str | None:
+        try:
+            return bytes(event.body).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def get_body(self, event) -> str:
+        text = self._text(event)
+        return text if text is not None else base64.b64encode(bytes(event.body)).decode()
+
+    def get_body_encoding(self, event) -> str:
+        return "utf-8" if self._text(event) is not None else "base64"

@@ -1,87 +1,165 @@
-"""Writes for deliveries: enqueueing, releasing held deliveries, retries, replay jobs.
+"""Writes for deliveries: creating them, retries, cancelling, dead letters, replay jobs, the
+test send, and what deleting, pausing or resuming a destination does to its deliveries.
 
-The engine itself (one attempt) is ``deliveries.engine``; beat is ``deliveries.beat``.
+``deliveries_create`` is the only place a Delivery row is born (fan-out, replay, test send,
+admin replay). One attempt is ``deliveries.engine``; beat is ``deliveries.beat``; wake-ups
+go through ``deliveries.dispatch``.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
+from deliveries.circuit import held_deliveries_release
+from deliveries.dispatch import deliveries_enqueue_on_commit, replay_job_start_on_commit
 from deliveries.models import (
     DeadLetter,
+    DeadLetterReason,
     Delivery,
     DeliveryStatus,
     JobStatus,
     ReplayJob,
     TriggerType,
 )
-from hookstream.api.exceptions import Conflict
+from destinations import services as destination_services
+from destinations.models import Destination, DestinationStatus
+from hookstream.errors import Conflict, ValidationError
+from hookstream.models import Organization
+from intake import services as intake_services
+from intake.models import Event, Source
+
+# --- creating deliveries -------------------------------------------------------------------
 
 
-def deliveries_enqueue_on_commit(delivery_ids: list[str]) -> None:
-    """Wake a worker for each delivery once the surrounding transaction commits.
+@dataclass(frozen=True)
+class NewDelivery:
+    """One delivery for ``deliveries_create`` to make."""
 
-    Outside a transaction ``on_commit`` runs at once. If the broker is unreachable the
-    wake-up is lost, not the delivery: beat wakes every due delivery from the database.
+    event_id: str
+    destination_id: str
+    connection_id: str | None = None
+    subscription_id: str | None = None
+    # The body after the route's transform; None sends the event body.
+    transformed_payload: Any = None
+    # The route's transform failed: the delivery is born dead, with a dead letter saying why.
+    transform_error: str | None = None
+
+
+def deliveries_create(
+    *,
+    organization_id: str,
+    new: Sequence[NewDelivery],
+    trigger_type: str = TriggerType.INITIAL,
+    replay_job: ReplayJob | None = None,
+    now: datetime | None = None,
+) -> list[Delivery]:
+    """Create deliveries (one INSERT, plus one for the dead letters of failed transforms) and
+    wake them once the transaction commits.
+
+    Every delivery starts due now and counted as woken (its wake-up is sent on commit; beat
+    steps in after the grace period if that message is lost). Runs in the caller's
+    transaction when there is one, without a savepoint: ingest pays no extra statement.
     """
-    if not delivery_ids:
-        return
-    ids = list(delivery_ids)
-
-    def _send():
-        import logging
-
-        from deliveries.tasks import deliver
-
-        for delivery_id in ids:
-            try:
-                deliver.delay(delivery_id)
-            except Exception:  # broker down: beat will wake it
-                logging.getLogger(__name__).warning("could not enqueue %s; beat will wake it", delivery_id)
-                return
-
-    transaction.on_commit(_send)
-
-
-def held_deliveries_release(*, destination) -> int:
-    """Make a destination's held deliveries due again (circuit closed, reset or resumed).
-
-    They are woken oldest first and given ``next_attempt_at`` one microsecond apart in
-    creation order, so beat (which wakes by ``next_attempt_at``) keeps the same order.
-    Returns how many were released.
-    """
-    now = timezone.now()
-    released = 0
-    with transaction.atomic():
-        ids = list(
-            Delivery.objects.filter(destination_id=destination.pk, status=DeliveryStatus.HELD)
-            .order_by("created_at", "id")
-            .values_list("id", flat=True)
+    if not new:
+        return []
+    now = now or timezone.now()
+    rows, dead = [], []
+    for item in new:
+        delivery = Delivery(
+            organization_id=organization_id,
+            event_id=item.event_id,
+            destination_id=item.destination_id,
+            connection_id=item.connection_id,
+            subscription_id=item.subscription_id,
+            transformed_payload=item.transformed_payload,
+            trigger_type=trigger_type,
+            replay_job=replay_job,
+            next_attempt_at=now,
+            woken_at=now,
+            created_at=now,
         )
-        woken = []
-        for offset, delivery_id in enumerate(ids):
-            due = now + timedelta(microseconds=offset)
-            if Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.HELD).update(
-                status=DeliveryStatus.PENDING, next_attempt_at=due, woken_at=now, lease_expires_at=None
-            ):
-                woken.append(delivery_id)
-        released = len(woken)
-        deliveries_enqueue_on_commit(woken)
-    return released
+        if item.transform_error is not None:
+            delivery.status = DeliveryStatus.DEAD
+            delivery.last_error = f"transform failed: {item.transform_error}"
+            delivery.completed_at = now
+            delivery.woken_at = None
+            dead.append(
+                DeadLetter(
+                    organization_id=organization_id,
+                    delivery_id=delivery.pk,
+                    destination_id=item.destination_id,
+                    event_id=item.event_id,
+                    reason=DeadLetterReason.TRANSFORM_FAILED,
+                    last_error=delivery.last_error,
+                )
+            )
+        rows.append(delivery)
+    with transaction.atomic(savepoint=False):
+        Delivery.objects.bulk_create(rows)
+        if dead:
+            DeadLetter.objects.bulk_create(dead)
+        deliveries_enqueue_on_commit(d.pk for d in rows if d.status == DeliveryStatus.PENDING)
+    return rows
 
 
-def deliveries_cancel_for_destination(*, destination) -> int:
+def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
+    """Create (or refresh, for a delivery that died before) the delivery's DeadLetter row."""
+    DeadLetter.objects.update_or_create(
+        delivery_id=delivery.pk,
+        defaults={
+            "organization_id": delivery.organization_id,
+            "destination_id": delivery.destination_id,
+            "event_id": delivery.event_id,
+            "reason": reason,
+            "last_error": error,
+            "created_at": now,
+        },
+    )
+
+
+# --- what a destination's changes do to its deliveries -------------------------------------
+
+
+def deliveries_cancel_for_destination(*, destination: Destination) -> int:
     """Cancel every delivery of a deleted destination that has not finished."""
     return Delivery.objects.filter(
         destination=destination,
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD],
     ).update(status=DeliveryStatus.CANCELLED, completed_at=timezone.now(), lease_expires_at=None)
+
+
+def destination_update(*, destination: Destination, data: dict) -> Destination:
+    """``destinations.services.destination_update``, and a resume (paused or disabled →
+    active) releases the deliveries held meanwhile, in the same transaction.
+
+    The row is locked before its old status is read, so two concurrent PATCHes agree on
+    which one resumed it.
+    """
+    with transaction.atomic():
+        old_status = (
+            Destination.objects.select_for_update().filter(pk=destination.pk).values_list("status", flat=True).first()
+        )
+        row = destination_services.destination_update(destination=destination, data=data)
+        if row.status == DestinationStatus.ACTIVE and old_status != DestinationStatus.ACTIVE:
+            held_deliveries_release(destination=row)
+    return row
+
+
+def destination_delete(*, destination: Destination) -> None:
+    """Soft-delete the destination (``destinations.services.destination_delete``) and cancel
+    what it still owed, in one transaction."""
+    with transaction.atomic():
+        destination_services.destination_delete(destination=destination)
+        deliveries_cancel_for_destination(destination=destination)
 
 
 # --- retries -------------------------------------------------------------------------------
@@ -127,13 +205,14 @@ def delivery_attempt_count(delivery_id: str) -> int:
 
 
 def delivery_retry_or_409(*, delivery: Delivery) -> None:
+    """``delivery_retry``, refusing with ``Conflict`` (409) instead of ``RetryRefused``."""
     try:
         delivery_retry(delivery=delivery)
     except RetryRefused as exc:
         raise Conflict(f"Delivery {delivery.pk} cannot be retried: {exc}.") from None
 
 
-def event_retry(*, event) -> dict:
+def event_retry(*, event: Event) -> dict:
     """Retry every failed (scheduled for retry) or dead delivery of an event."""
     retried, errors = [], []
     deliveries = (
@@ -155,11 +234,16 @@ def event_retry(*, event) -> dict:
 
 
 def replay_job_create(
-    *, organization, destination, source=None, range_from, range_to, rate_limit: int, max_events: int
+    *,
+    organization: Organization,
+    destination: Destination,
+    source: Source | None = None,
+    range_from: datetime,
+    range_to: datetime,
+    rate_limit: int,
+    max_events: int,
 ) -> ReplayJob:
     """Create a replay job for a time range of events and start it on a worker."""
-    from intake.models import Event
-
     if rate_limit < 1 or rate_limit > 100:
         raise ValidationError({"rate_limit": ["Must be between 1 and 100 events per second."]})
     if max_events < 1 or max_events > 10000:
@@ -180,11 +264,17 @@ def replay_job_create(
             max_events=max_events,
             total=total,
         )
-        _job_start_on_commit(job.pk)
+        replay_job_start_on_commit(job.pk)
     return job
 
 
-def dead_letter_retry_job_create(*, organization, destination, range_from=None, range_to=None) -> ReplayJob:
+def dead_letter_retry_job_create(
+    *,
+    organization: Organization,
+    destination: Destination,
+    range_from: datetime | None = None,
+    range_to: datetime | None = None,
+) -> ReplayJob:
     """Create a job that retries a destination's dead letters (optionally by time range)."""
     with transaction.atomic():
         job = ReplayJob.objects.create(
@@ -197,20 +287,13 @@ def dead_letter_retry_job_create(*, organization, destination, range_from=None, 
             max_events=10000,
             total=_dead_letters_in_range(destination, range_from, range_to).count(),
         )
-        _job_start_on_commit(job.pk)
+        replay_job_start_on_commit(job.pk)
     return job
 
 
-def _job_start_on_commit(job_id: str) -> None:
-    def _start():
-        from deliveries.tasks import replay_run
-
-        replay_run.delay(job_id)
-
-    transaction.on_commit(_start)
-
-
-def _dead_letters_in_range(destination, range_from, range_to):
+def _dead_letters_in_range(
+    destination: Destination, range_from: datetime | None, range_to: datetime | None
+) -> QuerySet[DeadLetter]:
     rows = DeadLetter.objects.filter(destination=destination)
     if range_from:
         rows = rows.filter(created_at__gte=range_from)
@@ -249,8 +332,6 @@ def _pace(started: float, index: int, rate: int) -> None:
 
 
 def _run_replay(job: ReplayJob) -> None:
-    from intake.models import Event
-
     events = Event.objects.filter(
         organization_id=job.organization_id, received_at__gte=job.range_from, received_at__lte=job.range_to
     )
@@ -272,18 +353,21 @@ def _run_replay(job: ReplayJob) -> None:
             or {}
         )
         with transaction.atomic():
-            delivery = Delivery.objects.create(
+            deliveries_create(
                 organization_id=job.organization_id,
-                event_id=event_id,
-                destination_id=job.destination_id,
-                connection_id=previous.get("connection_id"),
-                subscription_id=previous.get("subscription_id"),
-                transformed_payload=previous.get("transformed_payload"),
+                new=[
+                    NewDelivery(
+                        event_id=event_id,
+                        destination_id=job.destination_id,
+                        connection_id=previous.get("connection_id"),
+                        subscription_id=previous.get("subscription_id"),
+                        transformed_payload=previous.get("transformed_payload"),
+                    )
+                ],
                 trigger_type=TriggerType.REPLAY,
                 replay_job=job,
             )
             ReplayJob.objects.filter(pk=job.pk).update(processed=F("processed") + 1)
-            deliveries_enqueue_on_commit([delivery.pk])
         sent += 1
 
 
@@ -313,19 +397,13 @@ def replay_job_progress(*, job: ReplayJob) -> ReplayJob:
     return job
 
 
-def _count(condition: Q):
-    from django.db.models import Count
-
+def _count(condition: Q) -> Count:
     return Count("pk", filter=condition)
 
 
-def destination_test_send(*, destination) -> Delivery:
+def destination_test_send(*, destination: Destination) -> Delivery:
     """Send a sample event to ``destination`` through the real pipeline (queue, worker,
     provider, retries); returns the delivery to follow."""
-    import json as _json
-
-    from intake.models import Event
-
     now = timezone.now()
     payload = {
         "type": "hookstream.test",
@@ -333,24 +411,40 @@ def destination_test_send(*, destination) -> Delivery:
         "destination_id": destination.pk,
         "sent_at": now.isoformat().replace("+00:00", "Z"),
     }
-    body = _json.dumps(payload).encode()
+    incoming = intake_services.Incoming(
+        method="POST",
+        body=json.dumps(payload).encode(),
+        headers={"content-type": "application/json"},
+        content_type="application/json",
+    )
     with transaction.atomic():
-        event = Event.objects.create(
+        event = intake_services.event_store(organization_id=destination.organization_id, incoming=incoming, now=now)
+        (delivery,) = deliveries_create(
             organization_id=destination.organization_id,
-            method="POST",
-            headers={"content-type": "application/json"},
-            content_type="application/json",
-            body=body,
-            payload=payload,
-            body_size=len(body),
-            received_at=now,
-            created_at=now,
-        )
-        delivery = Delivery.objects.create(
-            organization_id=destination.organization_id,
-            event=event,
-            destination=destination,
+            new=[NewDelivery(event_id=event.pk, destination_id=destination.pk)],
             trigger_type=TriggerType.MANUAL,
+            now=now,
         )
-        deliveries_enqueue_on_commit([delivery.pk])
     return delivery
+
+
+def events_replay(*, events: Iterable[Event]) -> list[Delivery]:
+    """Deliver ``events`` again to the live destinations they were delivered to (the admin's
+    replay action): one delivery per event and destination, with the route and transformed
+    payload of the latest delivery there."""
+    created: list[Delivery] = []
+    with transaction.atomic():
+        for event in events:
+            previous: dict[str, dict] = {}
+            for row in (
+                Delivery.objects.filter(event=event, destination__deleted_at__isnull=True)
+                .order_by("created_at")
+                .values("destination_id", "connection_id", "subscription_id", "transformed_payload")
+            ):
+                previous[row["destination_id"]] = row  # the latest one per destination wins
+            created += deliveries_create(
+                organization_id=event.organization_id,
+                new=[NewDelivery(event_id=event.pk, **row) for row in previous.values()],
+                trigger_type=TriggerType.REPLAY,
+            )
+    return created

@@ -5,11 +5,13 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
-from rest_framework.exceptions import ValidationError
 
+from deliveries.circuit import circuit_reset
+from deliveries.services import destination_update, replay_job_create
 from destinations import selectors
 from destinations.models import CircuitState, Destination, DestinationStatus
-from destinations.services import circuit_reset, destination_update
+from hookstream.api.exceptions import error_details
+from hookstream.errors import ValidationError
 
 
 def _pretty(value) -> str:
@@ -112,8 +114,6 @@ class DestinationAdmin(admin.ModelAdmin):
     @admin.action(description="Replay events of a time range to selected destinations…")
     def replay_range(self, request, queryset):
         """Ask for a time range, then start one replay job per destination (paced, resumable)."""
-        from deliveries.services import replay_job_create
-
         destinations = list(queryset.filter(deleted_at__isnull=True))
         form = ReplayRangeForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -124,7 +124,8 @@ class DestinationAdmin(admin.ModelAdmin):
                         organization=destination.organization, destination=destination, **form.cleaned_data
                     )
                 except ValidationError as exc:
-                    self.message_user(request, f"{destination.name}: {exc.detail}", level="error")
+                    problems = "; ".join(m for messages in error_details(exc).values() for m in messages)
+                    self.message_user(request, f"{destination.name}: {problems}", level="error")
                     continue
                 started.append(f"{destination.name} ({job.total} events, job {job.pk})")
             if started:

@@ -1,53 +1,47 @@
-"""Reads of destinations: the scoped list with delivery counts, and decrypted configs."""
+"""Reads of destinations: the scoped list, operator lookups, circuits, decrypted configs.
 
-from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+The list with delivery counts is ``deliveries.selectors.destinations_with_delivery_counts``.
+"""
+
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from destinations.models import CircuitState, Destination
 from destinations.providers import get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from hookstream import crypto
+from hookstream.errors import NotFound
+from hookstream.models import Organization
 
 
-def destinations_for_organization(*, organization) -> QuerySet[Destination]:
-    """The organization's live destinations, each annotated with ``delivery_count``.
-
-    The count is a correlated subquery rather than a JOIN + GROUP BY, so a page of the list
-    is one query and no JSON column is grouped on. On PostgreSQL it sums the destination's
-    rows of ``DestinationDeliveryCount`` (kept by triggers): a few rows per destination,
-    whatever the number of deliveries. Elsewhere it counts the deliveries (index-only).
-    """
-    from deliveries.models import Delivery, DestinationDeliveryCount
-
-    if connection.vendor == "postgresql":
-        counts = (
-            DestinationDeliveryCount.objects.filter(destination_id=OuterRef("pk"))
-            .order_by()
-            .values("destination_id")
-            .annotate(total=Sum("n"))
-            .values("total")
-        )
-    else:
-        counts = (
-            Delivery.objects.filter(destination=OuterRef("pk"))
-            .order_by()
-            .values("destination")
-            .annotate(n=Count("*"))  # COUNT(*): an index-only scan, no heap fetch per delivery
-            .values("n")
-        )
-    return Destination.objects.filter(organization=organization).annotate(
-        delivery_count=Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
-    )
+def destinations_for_organization(*, organization: Organization) -> QuerySet[Destination]:
+    """The organization's live destinations (``deliveries.selectors`` adds their delivery counts)."""
+    return Destination.objects.filter(organization=organization)
 
 
-def destination_get(*, organization, destination_id: str) -> Destination:
-    """One live destination of ``organization`` (with ``delivery_count``); 404 otherwise."""
+def destination_get(*, organization: Organization, destination_id: str) -> Destination:
+    """One live destination of ``organization``; 404 otherwise."""
     destination = destinations_for_organization(organization=organization).filter(pk=destination_id).first()
     if destination is None:
         raise Http404("No such destination.")
     return destination
+
+
+def destination_lookup(value: str, org: str | None = None) -> Destination:
+    """The destination an operator names by id or slug (``--org``: an organization's id or
+    slug, needed when several organizations use the slug); ``NotFound`` otherwise."""
+    rows = Destination.objects.filter(Q(pk=value) | Q(slug=value))
+    if org:
+        organization = Organization.objects.filter(Q(pk=org) | Q(slug=org)).first()
+        if organization is None:
+            raise NotFound(f"No organization with id or slug {org!r}.")
+        rows = rows.filter(organization=organization)
+    found = list(rows[:2])
+    if not found:
+        raise NotFound(f"No destination with id or slug {value!r}.")
+    if len(found) > 1:
+        raise NotFound(f"Slug {value!r} is used by several organizations; pass --org or the destination id.")
+    return found[0]
 
 
 def destination_circuit(*, destination: Destination) -> CircuitState:

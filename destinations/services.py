@@ -1,4 +1,9 @@
-"""Writes of destinations: create, update, delete, and the circuit reset.
+"""Writes of destinations: create, update, delete.
+
+What a change does to the destination's deliveries (a resume releases the held ones, a
+delete cancels what it owed) and the circuit reset are ``deliveries``': entry points call
+``deliveries.services.destination_update`` / ``destination_delete`` and
+``deliveries.circuit.circuit_reset``.
 
 The API serializer checks the shape of each field; the rules that need the type, the
 template or the stored row (provider config, URLs, signing, secrets, slugs) live here.
@@ -18,12 +23,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from destinations.models import CircuitState, CircuitStateValue, Destination, DestinationStatus, DestinationType
+from destinations.models import CircuitState, Destination, DestinationStatus, DestinationType
 from destinations.providers import ConfigError, get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from destinations.signing import SigningConfigError, validate_signing_config
 from hookstream import crypto
-from hookstream.api.exceptions import Conflict
+from hookstream.errors import Conflict
 from hookstream.models import Organization
 from hookstream.ssrf import literal_address_error
 from templates_catalog.catalog import get_template, template_defaults, template_placeholders
@@ -264,14 +269,10 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
     ``provider_config`` and ``signing_config`` are merged into the stored ones key by key
     (a ``null`` removes a key) unless the type (or signing mode) changes, which replaces
     them. A secret sent back in its masked form keeps the stored secret.
-    Resuming a paused destination releases the deliveries held while it was paused.
     """
-    from deliveries.services import held_deliveries_release
-
     with transaction.atomic():
         # Locked so that two PATCHes merging configs cannot lose each other's changes.
         row = Destination.objects.select_for_update().get(pk=destination.pk)
-        old_status = row.status
         type_ = data.get("type") or row.type
         type_changed = type_ != row.type
         old_provider = get_provider(row.type)
@@ -338,36 +339,12 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
         if not row.name:
             raise ValidationError({"name": ["May not be blank."]})
         _save(row, slug=slug, create=False)
-
-        if row.status == DestinationStatus.ACTIVE and old_status != DestinationStatus.ACTIVE:
-            held_deliveries_release(destination=row)
     return row
 
 
 def destination_delete(*, destination: Destination) -> None:
-    """Soft-delete: hide the destination (its history stays) and cancel what it still owed."""
-    from deliveries.services import deliveries_cancel_for_destination
-
-    with transaction.atomic():
-        Destination.all_objects.filter(pk=destination.pk, deleted_at__isnull=True).update(
-            deleted_at=timezone.now(), status=DestinationStatus.DISABLED
-        )
-        deliveries_cancel_for_destination(destination=destination)
-
-
-def circuit_reset(*, destination: Destination) -> CircuitState:
-    """Close the circuit by hand and let the deliveries it held go (oldest first)."""
-    from deliveries.services import held_deliveries_release
-
-    with transaction.atomic():
-        CircuitState.objects.get_or_create(destination=destination)
-        circuit = CircuitState.objects.select_for_update().get(destination=destination)
-        circuit.state = CircuitStateValue.CLOSED
-        circuit.failure_count = 0
-        circuit.closed_at = timezone.now()
-        circuit.opened_at = None
-        circuit.half_opened_at = None
-        circuit.probe_delivery_id = None
-        circuit.save()
-        held_deliveries_release(destination=destination)
-    return circuit
+    """Soft-delete: hide the destination (its history stays). Its unfinished deliveries are
+    cancelled by ``deliveries.services.destination_delete``, which calls this."""
+    Destination.all_objects.filter(pk=destination.pk, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(), status=DestinationStatus.DISABLED
+    )

@@ -5,6 +5,9 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from deliveries import circuit as delivery_circuit
+from deliveries import selectors as delivery_selectors
+from deliveries import services as delivery_services
 from destinations import selectors, services
 from destinations.models import Destination
 from destinations.serializers import (
@@ -47,7 +50,7 @@ class DestinationViewSet(OrganizationScopedViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Destination.objects.none()
-        return selectors.destinations_for_organization(organization=self.get_organization())
+        return delivery_selectors.destinations_with_delivery_counts(organization=self.get_organization())
 
     def create(self, request, *args, **kwargs):
         payload = DestinationWriteSerializer(data=request.data)
@@ -59,11 +62,11 @@ class DestinationViewSet(OrganizationScopedViewSet):
         destination = self.get_object()
         payload = DestinationWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        destination = services.destination_update(destination=destination, data=payload.validated_data)
+        destination = delivery_services.destination_update(destination=destination, data=payload.validated_data)
         return Response(self._render(destination))
 
     def destroy(self, request, *args, **kwargs):
-        services.destination_delete(destination=self.get_object())
+        delivery_services.destination_delete(destination=self.get_object())
         return Response({"success": True})
 
     @extend_schema(summary="List destination templates", responses={200: TemplateListSerializer})
@@ -85,10 +88,12 @@ class DestinationViewSet(OrganizationScopedViewSet):
     )
     @action(detail=True, methods=["post"], url_path="circuit/reset", url_name="circuit-reset")
     def circuit_reset(self, request, pk=None):
-        circuit = services.circuit_reset(destination=self.get_object())
+        circuit = delivery_circuit.circuit_reset(destination=self.get_object())
         return Response(CircuitSerializer(circuit).data)
 
     def _render(self, destination) -> dict:
         # Re-read through the selector for the real delivery_count.
-        fresh = selectors.destination_get(organization=self.get_organization(), destination_id=destination.pk)
+        fresh = delivery_selectors.destination_with_delivery_count(
+            organization=self.get_organization(), destination_id=destination.pk
+        )
         return DestinationSerializer(fresh).data

@@ -3,6 +3,8 @@ import os
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
+from deliveries.dispatch import QUEUES
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
 
 app = Celery("hookstream")
@@ -10,12 +12,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Workers consume the default queue and the queue of timed wake-ups (retry countdowns and
-# put-backs, ``deliveries.engine.TIMED_QUEUE``). The Redis transport polls the two in turn,
-# so a retry that is due is fetched at once even behind a backlog of new deliveries.
+# put-backs), both named by ``deliveries.dispatch``. The Redis transport polls the two in
+# turn, so a retry that is due is fetched at once even behind a backlog of new deliveries.
 if not app.conf.task_queues:
-    app.conf.task_queues = tuple(
-        Queue(name, Exchange(name), routing_key=name) for name in (app.conf.task_default_queue, "deliveries.timed")
-    )
+    app.conf.task_default_queue = QUEUES[0]
+    app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
 
 
 @signals.worker_init.connect(weak=False)

@@ -8,7 +8,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from destinations.models import Destination
 from hookstream.models import Organization
 
 
@@ -17,18 +16,6 @@ def organization_lookup(value: str) -> Organization:
     if org is None:
         raise CommandError(f"No organization with id or slug {value!r}.")
     return org
-
-
-def destination_lookup(value: str, org: str | None = None) -> Destination:
-    rows = Destination.objects.filter(Q(pk=value) | Q(slug=value))
-    if org:
-        rows = rows.filter(organization=organization_lookup(org))
-    found = list(rows[:2])
-    if not found:
-        raise CommandError(f"No destination with id or slug {value!r}.")
-    if len(found) > 1:
-        raise CommandError(f"Slug {value!r} is used by several organizations; pass --org or the destination id.")
-    return found[0]
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:

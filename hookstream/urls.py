@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from hookstream import bench_views, metrics
+from deliveries import metrics
+from hookstream import bench_views
 
 urlpatterns = [
     *bench_views.urlpatterns,  # empty unless HOOKSTREAM_BENCH_NOOP is on

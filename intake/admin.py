@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.db import transaction
 
+from deliveries.services import events_replay
 from intake.models import Connection, DedupKey, Event, Source, Subscription, Topic
 
 
@@ -65,26 +65,7 @@ class EventAdmin(admin.ModelAdmin):
     @admin.action(description="Replay selected events to the destinations they were delivered to")
     def replay(self, request, queryset):
         """Filter the list by date (the date hierarchy) to pick a time range, select, replay."""
-        from deliveries.models import Delivery, TriggerType
-        from deliveries.services import deliveries_enqueue_on_commit
-
-        created = []
-        with transaction.atomic():
-            for event in queryset.order_by("received_at", "id"):
-                previous = {}
-                for row in (
-                    Delivery.objects.filter(event=event, destination__deleted_at__isnull=True)
-                    .order_by("created_at")
-                    .values("destination_id", "connection_id", "subscription_id", "transformed_payload")
-                ):
-                    previous[row["destination_id"]] = row  # the latest one per destination wins
-                for row in previous.values():
-                    created.append(
-                        Delivery.objects.create(
-                            organization_id=event.organization_id, event=event, trigger_type=TriggerType.REPLAY, **row
-                        ).pk
-                    )
-            deliveries_enqueue_on_commit(created)
+        created = events_replay(events=queryset.order_by("received_at", "id"))
         self.message_user(request, f"Queued {len(created)} replay deliveries.")
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.views import APIView
 
+from deliveries import fanout
 from hookstream import crypto
 from hookstream.api import ratelimit
 from hookstream.api.exceptions import error_body, log_database_error
@@ -79,7 +80,7 @@ def ingest(request, source_id: str):
     1. Per-IP rate limit (429), body size (413).
     2. Find the source (404; a paused source answers 503 so that senders retry later).
     3. Verify the signature (401, counted on the source), then the IP lists (403).
-    4. Store the event and its deliveries in one transaction (``services.event_ingest``).
+    4. Store the event and its deliveries in one transaction (``deliveries.fanout.event_ingest``).
     5. Answer 200 ``{"event_id", "source_id"}`` only once that transaction has committed;
        any database failure answers 503, never a 2xx.
     """
@@ -114,7 +115,7 @@ def ingest(request, source_id: str):
             content_type=_clean(request.META.get("CONTENT_TYPE", ""))[:200],
             source_ip=ip,
         )
-        stored = services.event_ingest(source=source, routes=routes, incoming=incoming)
+        stored = fanout.event_ingest(source=source, routes=routes, incoming=incoming)
     except DatabaseError as exc:
         log_database_error(exc, f"ingest {source_id}")
         return _error(request, 503, "The database is unavailable; nothing was stored. Try again.", Retry_After="5")

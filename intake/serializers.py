@@ -6,14 +6,12 @@ Input serializers check each field's shape (no coercion of JSON types, unknown f
 
 from __future__ import annotations
 
-import base64
 import re
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from deliveries.serializers import DeliveryAttemptSerializer
 from destinations.serializers import StrictBooleanField, StrictCharField, StrictIntegerField
 from hookstream import crypto
 from intake.models import Connection, DedupStrategy, Event, Source, SourceStatus, Subscription, Topic, VerificationType
@@ -284,49 +282,3 @@ class EventSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
-
-
-class EventDeliverySerializer(serializers.Serializer):
-    id = serializers.CharField()
-    destination_id = serializers.CharField()
-    connection_id = serializers.CharField(allow_null=True)
-    subscription_id = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
-    attempt_count = serializers.IntegerField()
-    last_error = serializers.CharField()
-    transformed_payload = serializers.JSONField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField(allow_null=True)
-
-
-class EventDetailSerializer(EventSerializer):
-    body = serializers.SerializerMethodField(help_text="The body as text when it is UTF-8, else base64.")
-    body_encoding = serializers.SerializerMethodField(help_text="utf-8 or base64.")
-    deliveries = EventDeliverySerializer(source="delivery_list", many=True, read_only=True)
-    delivery_attempts = DeliveryAttemptSerializer(source="attempt_list", many=True, read_only=True)
-
-    class Meta(EventSerializer.Meta):
-        fields = [
-            *EventSerializer.Meta.fields,
-            "headers",
-            "query",
-            "body",
-            "body_encoding",
-            "payload",
-            "deliveries",
-            "delivery_attempts",
-        ]
-        read_only_fields = fields
-
-    def _text(self, event) -> str | None:
-        try:
-            return bytes(event.body).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-
-    def get_body(self, event) -> str:
-        text = self._text(event)
-        return text if text is not None else base64.b64encode(bytes(event.body)).decode()
-
-    def get_body_encoding(self, event) -> str:
-        return "utf-8" if self._text(event) is not None else "base64"

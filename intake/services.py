@@ -1,5 +1,8 @@
-"""Writes of intake: sources, connections, topics and subscriptions; storing an event and
-fanning it out to Delivery rows.
+"""Writes of intake: sources, connections, topics and subscriptions; storing events.
+
+Storing an event received at a source or published to a topic is half of the work: the
+other half, creating its deliveries in the same transaction, is ``deliveries.fanout``'s,
+which calls the ``*_event_store`` functions here.
 
 Validation of a single field's shape is the serializers' job; rules that need the stored
 row or another row (slug taken, destination of the same organization, the combination of
@@ -15,19 +18,17 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
 from django.utils.text import slugify
 
-from deliveries.models import DeadLetter, DeadLetterReason, Delivery, DeliveryStatus
-from deliveries.services import deliveries_enqueue_on_commit
-from destinations.models import Destination, DestinationStatus
+from destinations.models import Destination
 from hookstream import crypto
-from hookstream.api.exceptions import Conflict
+from hookstream.errors import Conflict
 from hookstream.ids import new_id
 from hookstream.models import Organization
 from intake import filters, transforms
@@ -327,66 +328,7 @@ class Stored:
     replayed: bool = False
 
 
-def _fan_out(*, event: Event, routes, now) -> None:
-    """Create one Delivery per matching route, in the caller's transaction.
-
-    A route whose transform fails gets its Delivery created dead, with a dead letter that
-    says why; the event itself is stored whatever its routes do.
-    """
-    if not routes:
-        return
-    context = filters.event_context(
-        payload=event.payload,
-        headers=event.headers,
-        method=event.method,
-        content_type=event.content_type,
-        source_ip=event.source_ip,
-    )
-    deliveries, dead = [], []
-    for route in routes:
-        if not filters.rules_match(route.filter_rules, context):
-            continue
-        delivery = Delivery(
-            id=new_id("dlv"),
-            organization_id=event.organization_id,
-            event_id=event.pk,
-            destination_id=route.destination_id,
-            next_attempt_at=now,
-            woken_at=now,
-            created_at=now,
-        )
-        if isinstance(route, Connection):
-            delivery.connection_id = route.pk
-        else:
-            delivery.subscription_id = route.pk
-        if route.transform_expression:
-            try:
-                delivery.transformed_payload = transforms.transform_apply(route.transform_expression, event.payload)
-            except transforms.TransformError as exc:
-                delivery.status = DeliveryStatus.DEAD
-                delivery.last_error = f"transform failed: {exc}"
-                delivery.completed_at = now
-                delivery.woken_at = None
-                dead.append(
-                    DeadLetter(
-                        organization_id=event.organization_id,
-                        delivery_id=delivery.pk,
-                        destination_id=route.destination_id,
-                        event_id=event.pk,
-                        reason=DeadLetterReason.TRANSFORM_FAILED,
-                        last_error=delivery.last_error,
-                    )
-                )
-        deliveries.append(delivery)
-    if not deliveries:
-        return
-    Delivery.objects.bulk_create(deliveries)
-    if dead:
-        DeadLetter.objects.bulk_create(dead)
-    deliveries_enqueue_on_commit([d.pk for d in deliveries if d.status == DeliveryStatus.PENDING])
-
-
-def _new_event(*, organization_id, incoming: Incoming, now, **fields) -> Event:
+def _new_event(*, organization_id: str, incoming: Incoming, now: datetime, **fields: Any) -> Event:
     return Event(
         id=new_id("evt"),
         organization_id=organization_id,
@@ -460,7 +402,7 @@ def _dedup_claim(*, source: Source, key: str, event_id: str, now) -> str | None:
     raise IntegrityError("could not claim the dedup key")
 
 
-def _source_count_event(*, source: Source, now) -> None:
+def source_count_event(*, source: Source, now) -> None:
     """Add one event to the source's counters (``event_count``, ``last_event_at``).
 
     Run after the event's transaction has committed, as a statement of its own that is
@@ -487,46 +429,33 @@ def _source_count_event(*, source: Source, now) -> None:
         logger.warning("could not count event on source %s", source.pk, exc_info=True)
 
 
-def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming) -> Stored:
-    """Store a request received at a source's ingest URL and fan it out.
+def event_store(*, organization_id: str, incoming: Incoming, now: datetime, **fields: Any) -> Event:
+    """Store an event that has no source nor topic (a test send)."""
+    event = _new_event(organization_id=organization_id, incoming=incoming, now=now, **fields)
+    event.save(force_insert=True)
+    return event
 
-    1. Dedup (when enabled): claim the key or answer with the original event.
-    2. Insert the event, its deliveries (and dead letters of failed transforms), in one
-       transaction; the deliveries are enqueued when it commits.
-    3. Count the event on the source (``_source_count_event``), once it is committed.
+
+def source_event_store(*, source: Source, incoming: Incoming, now: datetime) -> Stored:
+    """Store a request received at a source's ingest URL, in the caller's transaction.
+
+    Dedup (when enabled) first: claim the key, or answer with the original event
+    (``deduplicated``) and store nothing. The caller counts the event on the source
+    (``source_count_event``) once its transaction has committed.
     """
-    now = timezone.now()
     event = _new_event(organization_id=source.organization_id, incoming=incoming, now=now, source_id=source.pk)
-    with transaction.atomic():
-        if source.dedup_enabled:
-            key = dedup_key(source, event)
-            if key is not None:
-                original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
-                if original is not None:
-                    return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
-        event.save(force_insert=True)
-        _fan_out(event=event, routes=routes, now=now)
-    _source_count_event(source=source, now=now)
+    if source.dedup_enabled:
+        key = dedup_key(source, event)
+        if key is not None:
+            original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
+            if original is not None:
+                return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
+    event.save(force_insert=True)
     return Stored(event=event)
 
 
-def topic_routes(topic: Topic) -> list[Subscription]:
-    return list(
-        Subscription.objects.filter(
-            topic=topic, destination__deleted_at__isnull=True, destination__status=DestinationStatus.ACTIVE
-        ).only("id", "destination_id", "filter_rules", "transform_expression")
-    )
-
-
-def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | None = None) -> Stored:
-    """Store an event published to a topic and fan it out to its subscriptions.
-
-    With an idempotency key, the same key on the same topic within 24 hours answers with the
-    first event (``replayed``) and stores nothing. The unique constraint on
-    (organization, topic, idempotency_key) settles concurrent publishes; a key older than
-    24 hours is released (set to null on its old event) so it can be used again.
-    """
-    now = timezone.now()
+def topic_event_new(*, topic: Topic, incoming: Incoming, idempotency_key: str | None, now: datetime) -> Event:
+    """The event a publish to ``topic`` would store (unsaved); its body must be a JSON object."""
     event = _new_event(
         organization_id=topic.organization_id,
         incoming=incoming,
@@ -536,22 +465,30 @@ def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | No
     )
     if not isinstance(event.payload, dict):
         raise ValidationError({"body": ["The body must be a JSON object (without \\u0000, which cannot be stored)."]})
-    routes = topic_routes(topic)
-    with transaction.atomic():
-        if idempotency_key:
-            mine = Event.objects.filter(
-                organization_id=topic.organization_id, topic=topic, idempotency_key=idempotency_key
-            )
-            mine.filter(received_at__lt=now - IDEMPOTENCY_WINDOW).update(idempotency_key=None)
-            try:
-                with transaction.atomic():
-                    event.save(force_insert=True)
-            except IntegrityError:
-                first = mine.first()
-                if first is None:
-                    raise
-                return Stored(event=first, replayed=True)
-        else:
+    return event
+
+
+def topic_event_store(*, event: Event, now: datetime) -> Stored:
+    """Store an event published to a topic (``topic_event_new``), in the caller's transaction.
+
+    With an idempotency key, the same key on the same topic within 24 hours answers with the
+    first event (``replayed``) and stores nothing. The unique constraint on
+    (organization, topic, idempotency_key) settles concurrent publishes; a key older than
+    24 hours is released (set to null on its old event) so it can be used again.
+    """
+    if not event.idempotency_key:
+        event.save(force_insert=True)
+        return Stored(event=event)
+    mine = Event.objects.filter(
+        organization_id=event.organization_id, topic_id=event.topic_id, idempotency_key=event.idempotency_key
+    )
+    mine.filter(received_at__lt=now - IDEMPOTENCY_WINDOW).update(idempotency_key=None)
+    try:
+        with transaction.atomic():
             event.save(force_insert=True)
-        _fan_out(event=event, routes=routes, now=now)
+    except IntegrityError:
+        first = mine.first()
+        if first is None:
+            raise
+        return Stored(event=first, replayed=True)
     return Stored(event=event)

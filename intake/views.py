@@ -14,6 +14,9 @@ from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from deliveries import fanout
+from deliveries import selectors as delivery_selectors
+from deliveries.serializers import EventDetailSerializer
 from hookstream.api.exceptions import PayloadTooLarge
 from hookstream.api.serializers import ErrorSerializer, SuccessSerializer
 from hookstream.api.viewsets import OrganizationScopedReadOnlyViewSet, OrganizationScopedViewSet
@@ -22,7 +25,6 @@ from intake.models import Connection, Source, Subscription, Topic
 from intake.serializers import (
     ConnectionSerializer,
     ConnectionWriteSerializer,
-    EventDetailSerializer,
     EventSerializer,
     PublishedSerializer,
     SourceSerializer,
@@ -280,7 +282,7 @@ class TopicViewSet(OrganizationScopedViewSet):
             content_type=request.META.get("CONTENT_TYPE", "")[:200],
             source_ip=client_ip(request.META, settings.HOOKSTREAM_TRUSTED_PROXY_HEADERS),
         )
-        stored = services.topic_publish(topic=topic, incoming=incoming, idempotency_key=key)
+        stored = fanout.topic_publish(topic=topic, incoming=incoming, idempotency_key=key)
         answer = {"event_id": stored.event.pk, "topic": topic.slug, "received_at": stored.event.received_at}
         return Response(
             PublishedSerializer(answer).data, status=status.HTTP_200_OK if stored.replayed else status.HTTP_202_ACCEPTED
@@ -310,7 +312,7 @@ def _timestamp_param(params, name):
         description="Newest first, cursor-paginated. status is derived from the event's deliveries.",
         parameters=[
             OpenApiParameter("source_id", str),
-            OpenApiParameter("status", str, enum=list(selectors.EventStatus.ALL)),
+            OpenApiParameter("status", str, enum=list(delivery_selectors.EventStatus.ALL)),
             OpenApiParameter("after", str, description="Received at or after this ISO 8601 time."),
             OpenApiParameter("before", str, description="Received before this ISO 8601 time."),
         ],
@@ -333,15 +335,16 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
             from intake.models import Event
 
             return Event.objects.none()
-        queryset = selectors.events_for_organization(organization=self.get_organization())
+        queryset = delivery_selectors.events_for_organization(organization=self.get_organization())
         params = self.request.query_params
         source_id = _id_param(params, "source_id")
         if source_id:
             queryset = queryset.filter(source_id=source_id)
         if "status" in params:
-            condition = selectors.STATUS_CONDITIONS.get(params["status"])
+            condition = delivery_selectors.STATUS_CONDITIONS.get(params["status"])
             if condition is None:
-                raise exceptions.ValidationError({"status": [f"One of: {', '.join(selectors.EventStatus.ALL)}."]})
+                choices = ", ".join(delivery_selectors.EventStatus.ALL)
+                raise exceptions.ValidationError({"status": [f"One of: {choices}."]})
             queryset = queryset.filter(condition)
         after = _timestamp_param(params, "after")
         before = _timestamp_param(params, "before")
@@ -352,5 +355,5 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
         return queryset
 
     def retrieve(self, request, *args, **kwargs):
-        event = selectors.event_detail(organization=self.get_organization(), event_id=kwargs["pk"])
+        event = delivery_selectors.event_detail(organization=self.get_organization(), event_id=kwargs["pk"])
         return Response(EventDetailSerializer(event).data)

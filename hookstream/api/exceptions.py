@@ -1,4 +1,8 @@
-"""One error body for every error: ``{"error", "status", "request_id"}`` (+ ``details``)."""
+"""One error body for every error: ``{"error", "status", "request_id"}`` (+ ``details``).
+
+The domain errors of services (``hookstream.errors``) are mapped here to their status codes:
+``Conflict`` 409, ``NotFound`` 404, Django's ``ValidationError`` 400 with ``details``.
+"""
 
 import logging
 
@@ -9,6 +13,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from hookstream import errors
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +72,19 @@ def _flatten_details(detail) -> dict:
     return {"non_field_errors": [str(detail)]}
 
 
+def error_details(exc: Exception) -> dict[str, list[str]]:
+    """``{field: [messages]}`` of a validation error, Django's or DRF's (the API's ``details``);
+    any other error gives its message under ``non_field_errors``. Nested fields are joined
+    with dots (``provider_config.token``), list items by index (``ip_allowlist.3``)."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return {field: [str(m) for m in messages] for field, messages in exc.message_dict.items()}
+        return {"non_field_errors": [str(m) for m in exc.messages]}
+    if isinstance(exc, exceptions.APIException):
+        return _flatten_details(exc.detail)
+    return {"non_field_errors": [str(exc)]}
+
+
 def _summary(details: dict) -> str:
     parts = []
     for field, messages in details.items():
@@ -76,7 +95,11 @@ def _summary(details: dict) -> str:
 
 def exception_handler(exc, context):
     request = context.get("request")
-    if isinstance(exc, Http404):
+    if isinstance(exc, errors.Conflict):
+        exc = Conflict(exc.message)
+    elif isinstance(exc, errors.NotFound):
+        exc = exceptions.NotFound(exc.message)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -10,8 +10,8 @@ from django.db import connections
 from django.utils import timezone
 
 from deliveries.beat import beat_run
+from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
-from deliveries.services import deliveries_enqueue_on_commit
 from destinations.models import CircuitState
 from tests.deliveries.receiver import wait_until
 from tests.factories import make_delivery, make_destination, make_event

@@ -11,10 +11,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from deliveries.beat import beat_run, held_sweep
+from deliveries.circuit import held_deliveries_release
+from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 from deliveries.retry import retry_delay_seconds, retry_window_seconds
-from deliveries.services import deliveries_cancel_for_destination, deliveries_enqueue_on_commit, held_deliveries_release
+from deliveries.services import deliveries_cancel_for_destination
 from destinations.models import Destination
 from tests.deliveries.receiver import wait_until
 from tests.factories import make_delivery, make_destination, make_event

@@ -8,8 +8,8 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from deliveries import engine
+from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
-from deliveries.services import deliveries_enqueue_on_commit
 from destinations.models import CircuitState
 from tests.deliveries.receiver import Receiver, wait_until
 from tests.factories import make_delivery, make_destination, make_event

@@ -3,9 +3,9 @@ fetched only after a backlog of new deliveries has drained."""
 
 from __future__ import annotations
 
-from deliveries.engine import TIMED_QUEUE, process_delivery
+from deliveries.dispatch import TIMED_QUEUE, deliveries_enqueue_on_commit
+from deliveries.engine import process_delivery
 from deliveries.models import Delivery, DeliveryAttempt
-from deliveries.services import deliveries_enqueue_on_commit
 from hookstream.celery import app
 from tests.deliveries.receiver import Receiver, wait_until
 from tests.factories import make_delivery, make_destination, make_event

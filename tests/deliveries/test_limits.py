@@ -7,8 +7,8 @@ import time
 
 from django.test import override_settings
 
+from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
-from deliveries.services import deliveries_enqueue_on_commit
 from tests.deliveries.receiver import Receiver, wait_until
 from tests.factories import make_delivery, make_destination, make_event
 

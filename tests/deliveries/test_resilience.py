@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from deliveries import engine
 from deliveries.beat import beat_run, leases_reclaim
+from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
-from deliveries.services import deliveries_enqueue_on_commit
 from deliveries.tasks import deliver
 from tests.deliveries.conftest import broker_redis, require_redis_broker
 from tests.deliveries.receiver import wait_until

@@ -4,7 +4,7 @@ transforms applied, enqueued only after commit."""
 import pytest
 from django.utils import timezone
 
-from deliveries import tasks
+from deliveries import dispatch
 from deliveries.models import DeadLetter, Delivery, DeliveryStatus
 from intake.models import Connection, Event
 from intake.transforms import TransformError, expression_errors, transform_apply
@@ -18,7 +18,7 @@ ORDER = {"type": "order.created", "amount": 250, "customer": {"email": "ann@exam
 def enqueued(monkeypatch):
     """The delivery ids woken on the broker (recorded instead of sent)."""
     sent = []
-    monkeypatch.setattr(tasks.deliver, "delay", lambda delivery_id: sent.append(delivery_id))
+    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: sent.append(delivery_id))
     return sent
 
 

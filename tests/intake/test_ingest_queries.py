@@ -3,7 +3,7 @@
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deliveries import tasks
+from deliveries import dispatch
 from deliveries.models import Delivery
 from intake.models import Connection
 from tests.factories import make_destination, make_source
@@ -11,7 +11,7 @@ from tests.intake.helpers import ingest
 
 
 def test_it_ingests_and_fans_out_in_four_queries_on_postgresql(alice, client, monkeypatch):
-    monkeypatch.setattr(tasks.deliver, "delay", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
     source = make_source(alice.org)
     for _ in range(4):
         Connection.objects.create(

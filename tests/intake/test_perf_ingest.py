@@ -32,13 +32,13 @@ def test_it_commits_the_event_before_it_counts_it(alice, client, monkeypatch):
     require_postgres()
     source = make_source(alice.org)
     seen = []
-    real_count = services._source_count_event
+    real_count = services.source_count_event
 
     def count_and_look(*, source, now):
         seen.append(_events_seen_by_another_session(source.pk))
         real_count(source=source, now=now)
 
-    monkeypatch.setattr(services, "_source_count_event", count_and_look)
+    monkeypatch.setattr(services, "source_count_event", count_and_look)
     assert ingest(client, source, {"n": 1}).status_code == 200
 
     assert seen == [1]  # durable and visible to everyone before the counters move

@@ -2,7 +2,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from deliveries.models import DeadLetter
 from deliveries.services import RetryRefused, delivery_retry
-from hookstream.ops import destination_lookup, parse_when, progress
+from destinations.selectors import destination_lookup
+from hookstream.errors import NotFound
+from hookstream.ops import parse_when, progress
 
 
 class Command(BaseCommand):
@@ -15,7 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="ISO 8601 date-time: only dead letters created at or before it.")
 
     def handle(self, *args, destination, org=None, since=None, until=None, **options):
-        dest = destination_lookup(destination, org)
+        try:
+            dest = destination_lookup(destination, org)
+        except NotFound as exc:
+            raise CommandError(str(exc)) from None
         since_at, until_at = parse_when(since, "--since"), parse_when(until, "--until")
         if since_at and until_at and since_at > until_at:
             raise CommandError("--since must be before --until.")

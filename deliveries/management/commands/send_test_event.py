@@ -1,7 +1,8 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from deliveries.services import destination_test_send
-from hookstream.ops import destination_lookup
+from destinations.selectors import destination_lookup
+from hookstream.errors import NotFound
 
 
 class Command(BaseCommand):
@@ -12,6 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--org", help="Organization slug or id.")
 
     def handle(self, *args, destination, org=None, **options):
-        dest = destination_lookup(destination, org)
+        try:
+            dest = destination_lookup(destination, org)
+        except NotFound as exc:
+            raise CommandError(str(exc)) from None
         delivery = destination_test_send(destination=dest)
         self.stdout.write(f"Queued test delivery {delivery.pk} (event {delivery.event_id}) to {dest.pk}.")

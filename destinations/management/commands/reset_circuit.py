@@ -1,7 +1,8 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from destinations.services import circuit_reset
-from hookstream.ops import destination_lookup
+from deliveries.circuit import circuit_reset
+from destinations.selectors import destination_lookup
+from hookstream.errors import NotFound
 
 
 class Command(BaseCommand):
@@ -12,6 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--org", help="Organization slug or id (needed when a slug is ambiguous).")
 
     def handle(self, *args, destination, org=None, **options):
-        dest = destination_lookup(destination, org)
+        try:
+            dest = destination_lookup(destination, org)
+        except NotFound as exc:
+            raise CommandError(str(exc)) from None
         circuit = circuit_reset(destination=dest)
         self.stdout.write(f"Circuit of {dest.pk} ({dest.slug}) is now {circuit.state}.")
