@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from hookstream.models import APIKey, Membership, Organization
+from hookstream.services import api_key_revoke
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,8 +43,6 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):
-        from hookstream.services import api_key_revoke
-
         for key in queryset:
             api_key_revoke(key=key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")

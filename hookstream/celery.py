@@ -1,6 +1,8 @@
 import os
 
 from celery import Celery, signals
+from celery.fixups.django import DjangoFixup
+from django.db import close_old_connections
 from kombu import Exchange, Queue
 
 from deliveries.dispatch import QUEUES
@@ -30,8 +32,6 @@ def _database_connections_as_django_does(sender=None, **kwargs) -> None:
     ``CONN_HEALTH_CHECKS`` is on, and closed after an error or a transaction left open.
     This receiver is connected after the fix-up's, so the fix-up is installed when it runs.
     """
-    from celery.fixups.django import DjangoFixup
-
     worker_app = getattr(sender, "app", None)
     for fixup in getattr(worker_app, "_fixups", None) or getattr(app, "_fixups", []):
         if isinstance(fixup, DjangoFixup):
@@ -45,6 +45,4 @@ def _database_connections_as_django_does(sender=None, **kwargs) -> None:
 def _close_old_connections(sender=None, **kwargs) -> None:
     if getattr(getattr(sender, "request", None), "is_eager", False):
         return  # an eager task runs inside its caller's request or test: leave its connection alone
-    from django.db import close_old_connections
-
     close_old_connections()

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 
 from hookstream.env import (
     ImproperlyConfiguredEnv,
@@ -47,8 +48,6 @@ def _required_secret(name: str, filename: str, factory) -> str:
 
 
 def _fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()
 
 

@@ -6,6 +6,7 @@ checks the address it actually connects to; destination create/update checks lit
 """
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -69,8 +70,6 @@ def resolve_and_check(host: str, port: int) -> str:
     Every address the name resolves to must pass; a name that mixes public and private
     answers is refused as a whole.
     """
-    import socket
-
     bare = host.strip("[]")
     try:
         infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)

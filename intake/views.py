@@ -21,7 +21,7 @@ from hookstream.api.exceptions import PayloadTooLarge
 from hookstream.api.serializers import ErrorSerializer, SuccessSerializer
 from hookstream.api.viewsets import OrganizationScopedReadOnlyViewSet, OrganizationScopedViewSet
 from intake import selectors, services
-from intake.models import Connection, Source, Subscription, Topic
+from intake.models import Connection, Event, Source, Subscription, Topic
 from intake.serializers import (
     ConnectionSerializer,
     ConnectionWriteSerializer,
@@ -332,8 +332,6 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
-            from intake.models import Event
-
             return Event.objects.none()
         queryset = delivery_selectors.events_for_organization(organization=self.get_organization())
         params = self.request.query_params

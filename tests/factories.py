@@ -2,9 +2,20 @@
 
 import json
 
-from deliveries.models import Delivery
+from django.utils import timezone
+
+from deliveries.models import (
+    AttemptStatus,
+    DeadLetter,
+    DeadLetterReason,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    ReplayJob,
+)
 from destinations.models import CircuitState, Destination
-from intake.models import Event, Source
+from hookstream import services
+from intake.models import Connection, Event, Source, Subscription, Topic
 
 _counter = {"n": 0}
 
@@ -51,17 +62,16 @@ def make_delivery(event, destination, **fields) -> Delivery:
 
 def make_one_of_everything(org) -> dict:
     """One row of every org-owned resource that has an API route, keyed by kind."""
-    from deliveries.models import DeadLetter, DeliveryAttempt, ReplayJob
-    from hookstream import services
-    from intake.models import Connection, Subscription, Topic
-
     source = make_source(org)
     destination = make_destination(org, url="https://hooks.example.com/in")
     connection = Connection.objects.create(organization=org, source=source, destination=destination)
     topic = Topic.objects.create(organization=org, name="Orders", slug="orders")
     subscription = Subscription.objects.create(organization=org, topic=topic, destination=destination)
     event = make_event(org, source=source)
-    delivery = make_delivery(event, destination, status="failed", attempt_count=1)
+    # It died after one failed attempt: dead, with its dead letter (DeliveryStatus has no "failed").
+    delivery = make_delivery(
+        event, destination, status=DeliveryStatus.DEAD, attempt_count=1, completed_at=timezone.now()
+    )
     attempt = DeliveryAttempt.objects.create(
         organization=org,
         delivery=delivery,
@@ -69,11 +79,15 @@ def make_one_of_everything(org) -> dict:
         destination=destination,
         connection=connection,
         attempt_number=1,
-        status="failed",
+        status=AttemptStatus.FAILED,
         response_status=500,
     )
     DeadLetter.objects.create(
-        organization=org, delivery=delivery, destination=destination, event=event, reason="retries_exhausted"
+        organization=org,
+        delivery=delivery,
+        destination=destination,
+        event=event,
+        reason=DeadLetterReason.RETRIES_EXHAUSTED,
     )
     replay_job = ReplayJob.objects.create(organization=org, destination=destination, source=source)
     api_key, _ = services.api_key_create(organization=org, name="spare key")

@@ -8,6 +8,7 @@ import os
 import socket
 
 import pytest
+from django.conf import settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -31,12 +32,8 @@ def require_service(name: str, available: bool, hint: str = "") -> None:
 
 
 def require_postgres() -> None:
-    from django.conf import settings
-
     require_service("PostgreSQL", settings.IS_POSTGRES, "set DATABASE_URL=postgres://…")
 
 
 def require_redis() -> None:
-    from django.conf import settings
-
     require_service("Redis", bool(settings.REDIS_URL) and port_open("127.0.0.1", 6379), "set REDIS_URL=redis://…")

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -137,7 +138,6 @@ def _json_error(request, status_code: int, message: str) -> JsonResponse:
 def handler404(request, exception=None):
     if request.path.startswith("/v1/"):
         return _json_error(request, 404, "Not found.")
-    from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
 

@@ -7,6 +7,7 @@ local-memory cache otherwise. The ``RateLimit-*`` headers are added by ``Request
 import time
 from functools import cache as memoize
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework import throttling
@@ -21,8 +22,6 @@ def _redis():
     The counters bypass Django's cache API: its Redis backend builds a client per call and
     ``add`` + ``incr`` are two or three round trips, on every API and ingest request.
     """
-    import redis
-
     # Short time-outs: a limiter that hangs would hang every request (ingest lets the
     # request through when the limiter fails).
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)

@@ -12,6 +12,7 @@
 
 import re
 
+from django.conf import settings
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
@@ -84,8 +85,6 @@ class SessionScheme(OpenApiAuthenticationExtension):
     name = "cookieAuth"
 
     def get_security_definition(self, auto_schema):
-        from django.conf import settings
-
         return {
             "type": "apiKey",
             "in": "cookie",

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from django.conf import settings
+import threading
 
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.conf import settings
+from django.db import connections
+
+import deliveries.tasks  # noqa: F401  (registers the tasks)
+from deliveries.beat import beat_run
+from hookstream.celery import app
 from tests.deliveries.receiver import Receiver
 from tests.support import port_open, require_postgres, require_service
 
@@ -22,8 +31,6 @@ def _broker_is_redis() -> bool:
 
 def broker_redis():
     """A client of the broker's Redis database (this environment's own db only)."""
-    import redis
-
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
@@ -38,16 +45,9 @@ def require_redis_broker() -> None:
 @pytest.fixture
 def worker_factory(transactional_db):
     """Start real Celery workers (threads pool) consuming from the Redis broker."""
-    from celery.contrib.testing.worker import start_worker
-
-    from hookstream.celery import app
-
     require_postgres()
     require_redis_broker()
-    from celery.signals import task_postrun
-    from django.db import connections
 
-    import deliveries.tasks  # noqa: F401  (registers the tasks)
 
     # Leftover messages of an earlier run would only be duplicate wake-ups, but start clean.
     broker_redis().flushdb()
@@ -92,12 +92,6 @@ def worker(worker_factory):
 @pytest.fixture
 def beat_loop(transactional_db):
     """Run beat ticks in a background thread (as ``celery beat`` would), every 0.2 s."""
-    import threading
-
-    from django.db import connections
-
-    from deliveries.beat import beat_run
-
     stop = threading.Event()
     errors: list[BaseException] = []
 

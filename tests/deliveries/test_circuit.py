@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -146,11 +150,6 @@ def test_it_does_not_hold_when_the_breaker_is_disabled(alice, receiver, worker):
 def test_it_sends_exactly_one_probe_with_four_worker_processes(alice, receiver, worker_factory):
     # worker_factory: the checks for PostgreSQL and the Redis broker, and a clean broker db.
     """The same race across four real worker processes (not threads of one process)."""
-    import os
-    import subprocess
-    import sys
-
-    from django.conf import settings
 
     receiver.default = (500, {}, b"down")
     destination = make_destination(

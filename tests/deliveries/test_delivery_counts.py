@@ -1,10 +1,12 @@
 """Per-destination delivery counts kept by triggers (PostgreSQL): exact, and cheap to read."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from deliveries.counters import delivery_counts_fold
 from deliveries.models import Delivery, DestinationDeliveryCount
@@ -46,10 +48,6 @@ def test_counts_follow_inserts_and_deletes_and_survive_folding(alice, api):
 
 
 def test_retention_purge_lowers_the_count(alice, api):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     require_postgres()
     destination = make_destination(alice.org)
     old = _add(alice.org, destination, 3)

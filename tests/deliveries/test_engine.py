@@ -13,11 +13,11 @@ from django.utils import timezone
 from deliveries.beat import beat_run, held_sweep
 from deliveries.circuit import held_deliveries_release
 from deliveries.dispatch import deliveries_enqueue_on_commit
-from deliveries.engine import process_delivery
+from deliveries.engine import process_delivery, provider_for
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 from deliveries.retry import retry_delay_seconds, retry_window_seconds
 from deliveries.services import deliveries_cancel_for_destination
-from destinations.models import Destination
+from destinations.models import CircuitState, Destination
 from tests.deliveries.receiver import wait_until
 from tests.factories import make_delivery, make_destination, make_event
 
@@ -232,7 +232,6 @@ def test_it_does_not_send_a_delivery_that_is_not_due(alice, receiver):
 @pytest.mark.django_db
 def test_it_dead_letters_held_deliveries_older_than_the_retry_window(alice, receiver):
     destination = make_destination(alice.org, url=receiver.url, retry_max_attempts=2, retry_intervals=[10, 20])
-    from destinations.models import CircuitState
 
     CircuitState.objects.filter(destination=destination).update(state="open", opened_at=timezone.now())
     old = make_delivery(
@@ -271,8 +270,6 @@ def test_it_dead_letters_a_delivery_that_cannot_be_prepared(alice, receiver):
 
 @pytest.mark.django_db
 def test_it_reuses_the_provider_until_the_destination_changes(alice, receiver):
-    from deliveries.engine import provider_for
-
     destination = make_destination(alice.org, url=receiver.url)
     first, _ = provider_for(destination)
     assert provider_for(Destination.objects.get(pk=destination.pk))[0] is first

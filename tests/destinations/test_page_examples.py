@@ -7,6 +7,7 @@ must carry every field the page shows with the page's value (ids and timestamps 
 import json
 
 import pytest
+from rest_framework.test import APIClient
 
 from deliveries.models import Delivery
 from tests.destinations.helpers import assert_matches_example, patch_json, post_json
@@ -140,8 +141,6 @@ def test_it_resets_the_circuit_as_the_page_shows(api, created):
 
 
 def test_it_accepts_the_bearer_spelling_of_the_key(alice, created):
-    from rest_framework.test import APIClient
-
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {alice.raw_key}")
 

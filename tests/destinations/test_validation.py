@@ -3,6 +3,7 @@
 import pytest
 from django.test import override_settings
 
+from destinations import services
 from destinations.models import Destination
 from tests.destinations.helpers import assert_error_body, patch_json, post_json
 from tests.factories import make_destination
@@ -308,8 +309,6 @@ def test_it_allows_a_private_address_when_the_setting_allows_it(api):
 
 
 def test_it_answers_409_when_a_concurrent_request_took_the_slug(api, alice, monkeypatch):
-    from destinations import services
-
     make_destination(alice.org, slug="raced")
     # As if the other request inserted between our check and our insert: the unique
     # constraint answers, and that must be a 409 too, not a 500 or a 503.

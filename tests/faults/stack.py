@@ -27,6 +27,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+import redis
 import requests
 from cryptography.fernet import Fernet
 
@@ -131,8 +133,6 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/hookstream"
 
     def connect(self, dbname: str = "hookstream"):
-        import psycopg
-
         return psycopg.connect(
             host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5
         )
@@ -172,8 +172,6 @@ class PrivateRedis:
         wait_port(self.port, 10, "redis-server")
 
     def client(self):
-        import redis
-
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def kill(self) -> None:

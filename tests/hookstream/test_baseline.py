@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import redis
 from django.test import override_settings
 
 from tests.destinations.helpers import assert_error_body
@@ -69,7 +70,6 @@ def test_it_rate_limits_per_organization_with_ratelimit_headers(alice, bob):
 
 def test_it_keeps_rate_limit_counters_in_redis_when_configured(settings, alice):
     require_redis()
-    import redis
 
     alice.client().get("/v1/destinations")
 

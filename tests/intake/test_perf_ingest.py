@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 from django.db import connections
 from django.test import Client
@@ -76,7 +77,6 @@ def test_it_counts_every_event_of_concurrent_ingests_to_one_source(alice):
 
 def test_it_keeps_a_rate_limit_window_in_one_expiring_redis_key():
     require_redis()
-    import redis
 
     bucket = f"test:{uuid.uuid4().hex}"
     first = ratelimit.hit(bucket, 2)

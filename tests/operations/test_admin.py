@@ -1,13 +1,18 @@
+from datetime import timedelta
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
-from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus, TriggerType
+from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus, ReplayJob, TriggerType
+from deliveries.services import replay_job_run
 from destinations.models import CircuitState, Destination
 from hookstream import crypto
+from intake.models import Event
 from tests.factories import make_delivery, make_destination, make_event, make_source
 
 APPS = ["hookstream", "destinations", "intake", "deliveries"]
@@ -111,8 +116,6 @@ def test_retry_dead_letters_action(su, world):
 
 
 def test_replay_events_action(su, world):
-    from intake.models import Event
-
     event = Event.objects.get()
     other = make_event(world.organization)  # never delivered: nothing to replay
     response = _action(su, Event, "replay", [event.pk, other.pk])
@@ -122,14 +125,6 @@ def test_replay_events_action(su, world):
 
 
 def test_replay_time_range_action_asks_for_the_range_then_starts_a_job(su, world):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from deliveries.models import ReplayJob
-    from deliveries.services import replay_job_run
-    from intake.models import Event
-
     event = Event.objects.get()
     # First step: the intermediate page with the form, nothing started yet.
     page = _action(su, Destination, "replay_range", [world.pk])

@@ -2,7 +2,8 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.conf import settings
+from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django.utils import timezone
@@ -10,6 +11,7 @@ from django.utils import timezone
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.retention import purge_old_events
 from destinations.models import CircuitState, CircuitStateValue
+from hookstream.celery import app as celery_app
 from hookstream.models import APIKey, hash_key
 from intake.models import Event
 from tests.factories import make_delivery, make_destination, make_event
@@ -159,8 +161,6 @@ def test_delivery_status_bad_org(db):
 
 
 def test_help_exists():
-    from django.core.management import load_command_class
-
     for app, name in [
         ("hookstream", "create_api_key"),
         ("destinations", "reset_circuit"),
@@ -173,14 +173,10 @@ def test_help_exists():
 
 
 def test_purge_is_on_the_beat_schedule():
-    from django.conf import settings
-
-    from hookstream.celery import app
-
     entries = [e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()]
     assert "deliveries.purge_old_events" in entries
-    app.loader.import_default_modules()
-    assert "deliveries.purge_old_events" in app.tasks
+    celery_app.loader.import_default_modules()
+    assert "deliveries.purge_old_events" in celery_app.tasks
 
 
 def test_purge_keeps_events_still_owed_to_a_destination(alice):

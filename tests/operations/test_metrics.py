@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from deliveries.models import DeadLetter, DeliveryAttempt
 from destinations.models import CircuitState
@@ -56,7 +57,6 @@ def test_overview_counts(alice, rows):
 
 def test_overview_session_and_auth(alice, db):
     assert alice.session_client().get("/v1/metrics/overview").status_code == 200
-    from rest_framework.test import APIClient
 
     assert APIClient().get("/v1/metrics/overview").status_code in (401, 403)
 
