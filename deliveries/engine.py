@@ -130,7 +130,7 @@ def outbound_message(delivery: Delivery, attempt_number: int) -> OutboundMessage
         content_type=content_type,
         payload=payload,
         source_id=event.source_id,
-        topic=event.topic.slug if event.topic_id else None,
+        topic=event.topic.slug if event.topic is not None else None,
         method=event.method,
         headers=dict(event.headers or {}),
         received_at=event.received_at,
@@ -244,6 +244,8 @@ def _rate_slot_wait(destination: Destination, delivery_id: str) -> float | None:
     aligned second.
     """
     rate = destination.rate_limit_per_second
+    if not rate:
+        return None
     width = 1.0 / rate
     now = time.time()
     current = int(now / width)

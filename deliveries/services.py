@@ -345,7 +345,7 @@ def _run_replay(job: ReplayJob) -> None:
             continue
         _pace(started, sent, job.rate_limit)
         # The route's transform is kept: reuse the payload a previous delivery sent.
-        previous = (
+        previous: dict[str, Any] = dict(
             Delivery.objects.filter(event_id=event_id, destination_id=job.destination_id)
             .order_by("-created_at")
             .values("transformed_payload", "connection_id", "subscription_id")
@@ -435,7 +435,7 @@ def events_replay(*, events: Iterable[Event]) -> list[Delivery]:
     created: list[Delivery] = []
     with transaction.atomic():
         for event in events:
-            previous: dict[str, dict] = {}
+            previous: dict[str, Any] = {}
             for row in (
                 Delivery.objects.filter(event=event, destination__deleted_at__isnull=True)
                 .order_by("created_at")

@@ -77,8 +77,9 @@ def resolve_and_check(host: str, port: int) -> str:
         raise OSError(f"cannot resolve {host!r}: {exc}") from None
     addresses: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        if sockaddr[0] not in addresses:
-            addresses.append(sockaddr[0])
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
     if not addresses:
         raise OSError(f"{host!r} resolved to no address")
     for address in addresses:
