@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from deliveries.models import DeadLetter, DeadLetterReason, Delivery, DeliveryStatus
+from deliveries.models import Delivery
 from deliveries.services import deliveries_enqueue_on_commit
 from destinations.models import Destination, DestinationStatus
 from hookstream import crypto
@@ -330,8 +330,9 @@ class Stored:
 def _fan_out(*, event: Event, routes, now) -> None:
     """Create one Delivery per matching route, in the caller's transaction.
 
-    A route whose transform fails gets its Delivery created dead, with a dead letter that
-    says why; the event itself is stored whatever its routes do.
+    Filter rules are evaluated here (cheap and linear). A route's transform is not: it is
+    tenant code, so the delivery is created with ``transform_pending`` and the worker
+    evaluates it in the sandbox before the first attempt (``deliveries.engine``).
     """
     if not routes:
         return
@@ -342,7 +343,7 @@ def _fan_out(*, event: Event, routes, now) -> None:
         content_type=event.content_type,
         source_ip=event.source_ip,
     )
-    deliveries, dead = [], []
+    deliveries = []
     for route in routes:
         if not filters.rules_match(route.filter_rules, context):
             continue
@@ -354,36 +355,17 @@ def _fan_out(*, event: Event, routes, now) -> None:
             next_attempt_at=now,
             woken_at=now,
             created_at=now,
+            transform_pending=bool(route.transform_expression),
         )
         if isinstance(route, Connection):
             delivery.connection_id = route.pk
         else:
             delivery.subscription_id = route.pk
-        if route.transform_expression:
-            try:
-                delivery.transformed_payload = transforms.transform_apply(route.transform_expression, event.payload)
-            except transforms.TransformError as exc:
-                delivery.status = DeliveryStatus.DEAD
-                delivery.last_error = f"transform failed: {exc}"
-                delivery.completed_at = now
-                delivery.woken_at = None
-                dead.append(
-                    DeadLetter(
-                        organization_id=event.organization_id,
-                        delivery_id=delivery.pk,
-                        destination_id=route.destination_id,
-                        event_id=event.pk,
-                        reason=DeadLetterReason.TRANSFORM_FAILED,
-                        last_error=delivery.last_error,
-                    )
-                )
         deliveries.append(delivery)
     if not deliveries:
         return
     Delivery.objects.bulk_create(deliveries)
-    if dead:
-        DeadLetter.objects.bulk_create(dead)
-    deliveries_enqueue_on_commit([d.pk for d in deliveries if d.status == DeliveryStatus.PENDING])
+    deliveries_enqueue_on_commit([d.pk for d in deliveries])
 
 
 def _new_event(*, organization_id, incoming: Incoming, now, **fields) -> Event:
@@ -491,7 +473,7 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
     """Store a request received at a source's ingest URL and fan it out.
 
     1. Dedup (when enabled): claim the key or answer with the original event.
-    2. Insert the event, its deliveries (and dead letters of failed transforms), in one
+    2. Insert the event and its deliveries (transforms still to apply: see ``_fan_out``) in one
        transaction; the deliveries are enqueued when it commits.
     3. Count the event on the source (``_source_count_event``), once it is committed.
     """
