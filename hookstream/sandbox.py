@@ -285,7 +285,12 @@ class Sandbox:
                     max_bytes=self.max_result_bytes,
                     preload=self.preload,
                 )
-            result, keep = self._run(child, function, args, timeout_ms)
+            try:
+                result = self._run(child, function, args, timeout_ms)
+            except SandboxFailed:
+                keep = True  # the function raised and the child answered: it is fine
+                raise
+            keep = True
             return result
         finally:
             if child is not None and (not keep or self._closed):
@@ -307,9 +312,12 @@ class Sandbox:
             raise SandboxLimitExceeded(CRASH, f"stopped its sandbox process (exit code {child.exit_code()})") from None
         except OSError:  # recv_bytes: the answer is longer than allowed
             raise SandboxLimitExceeded(OUTPUT, self._output_message()) from None
-        reply = json.loads(raw)
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            raise SandboxLimitExceeded(CRASH, "gave an answer that is not JSON") from None
         if "ok" in reply:
-            return reply["ok"], True
+            return reply["ok"]
         if "error" in reply:
             raise SandboxFailed(reply["error"])
         kind = reply.get("breach")

@@ -78,10 +78,12 @@ def test_it_refuses_an_answer_over_the_size_limit(pool):
     assert pool.call("operator:mul", "x", 3, timeout_ms=5000) == "xxx"
 
 
-def test_it_reports_what_the_function_raised(pool):
+def test_it_reports_what_the_function_raised_and_keeps_the_child(pool):
+    child = pool.call("os:getpid", timeout_ms=5000)
     with pytest.raises(sandbox.SandboxFailed) as raised:
         pool.call("json:loads", "{", timeout_ms=5000)
     assert "Expecting property name" in str(raised.value)
+    assert pool.call("os:getpid", timeout_ms=5000) == child
 
 
 def test_it_serves_many_threads_with_its_few_children():
@@ -140,7 +142,8 @@ def _ingest_one(client, source, body) -> Delivery:
     started = time.monotonic()
     response = ingest(client, source, body)
     assert response.status_code == 200
-    assert time.monotonic() - started < 0.5  # the ingest does not evaluate the transform
+    # The ingest does not evaluate the transform (the first request of a run pays for imports).
+    assert time.monotonic() - started < 2.0
     delivery = Delivery.objects.get(event_id=response.json()["event_id"])
     assert delivery.transform_pending and delivery.status == DeliveryStatus.PENDING
     return delivery
