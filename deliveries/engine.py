@@ -7,8 +7,9 @@ call directly). Steps:
    ``next_attempt_at <= now``) or leased by a worker whose lease expired. It becomes
    ``in_flight`` with a lease; a duplicate or stale task claims nothing and returns.
 2. **Gate**: a deleted destination cancels the delivery; a paused or disabled one holds it;
-   an open circuit holds it (half_open lets exactly one probe through); the destination's
-   ``max_concurrency`` / ``rate_limit_per_second`` put it back for a moment.
+   a route transform still to apply is evaluated in the sandbox (:func:`_transform`; a
+   failure dead-letters the delivery); an open circuit holds it (half_open lets exactly one
+   probe through); the destination's ``max_concurrency`` / ``rate_limit_per_second`` put it back for a moment.
 3. **Send** through the destination's provider (secrets decrypted, instance cached per
    destination version).
 4. **Record** a DeliveryAttempt and move the delivery on, in one transaction and only if
@@ -50,6 +51,8 @@ from deliveries.services import dead_letter_put
 from destinations.models import Destination, DestinationStatus
 from destinations.providers import OutboundMessage, Outcome, Provider, get_provider
 from hookstream import crypto
+from intake import transforms
+from intake.models import Connection, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ RETRY_AFTER_STATUSES = {429, 503}
 SLOW_FAILURE_SECONDS = 1.0
 # The longest a delivery over the failing-destination cap is put back for.
 FAILING_BACKOFF_MAX_SECONDS = 60.0
+# A delivery whose transform found no free sandbox process is put back for this long.
+TRANSFORM_UNAVAILABLE_BACKOFF_SECONDS = 5.0
 
 
 # --- providers, cached per worker ------------------------------------------------------
@@ -402,6 +407,57 @@ def _failing_slowly_safe(destination: Destination, failure_count: int) -> bool:
         return failure_count > 0
 
 
+# --- the route's transform: tenant code, evaluated in the sandbox (issue 12) -----------------
+
+
+def _route_transform(delivery: Delivery) -> str | None:
+    """The transform of the delivery's route now ("" for none), or None when the route is gone."""
+    if delivery.connection_id:
+        routes = Connection.objects.filter(pk=delivery.connection_id)
+    elif delivery.subscription_id:
+        routes = Subscription.objects.filter(pk=delivery.subscription_id)
+    else:
+        return None
+    return routes.values_list("transform_expression", flat=True).first()
+
+
+def _transform(delivery: Delivery, lease: datetime, now: datetime) -> bool:
+    """Apply the delivery's pending transform; False when the delivery is not to be sent now.
+
+    1. Evaluate the route's transform in the sandbox (``intake.transforms``) and store the
+       result: retries send the same payload and never evaluate it again.
+    2. A failure, or a breached time or memory limit, is permanent: the delivery is dead-
+       lettered (``transform_failed`` / ``transform_limit``) with no attempt, and the circuit
+       is not touched (the destination did nothing wrong).
+    3. No sandbox process could run it: put back for a moment, not counted as an attempt.
+    """
+    expression = _route_transform(delivery)
+    try:
+        if expression is None:
+            raise transforms.TransformError("its connection or subscription was deleted before the transform ran")
+        payload = transforms.transform_apply(expression, delivery.event.payload) if expression else None
+    except transforms.TransformUnavailable as exc:
+        logger.warning("transform of delivery %s put back: %s", delivery.pk, exc)
+        _put_back(delivery, lease, now, TRANSFORM_UNAVAILABLE_BACKOFF_SECONDS)
+        return False
+    except transforms.TransformError as exc:
+        if isinstance(exc, transforms.TransformLimitExceeded):
+            reason, error = DeadLetterReason.TRANSFORM_LIMIT, str(exc)
+        else:
+            reason, error = DeadLetterReason.TRANSFORM_FAILED, f"transform failed: {exc}"
+        done = timezone.now()
+        with transaction.atomic():
+            moved = _mine(delivery.pk, lease).update(
+                status=DeliveryStatus.DEAD, last_error=error, lease_expires_at=None, completed_at=done, updated_at=done
+            )
+            if moved:
+                dead_letter_put(delivery=delivery, reason=reason, error=error, now=done)
+        return False
+    _mine(delivery.pk, lease).update(transformed_payload=payload, transform_pending=False, updated_at=timezone.now())
+    delivery.transformed_payload, delivery.transform_pending = payload, False
+    return True
+
+
 # --- the entry point ----------------------------------------------------------------------
 
 
@@ -424,6 +480,8 @@ def process_delivery(delivery_id: str) -> None:
         return
     if destination.status != DestinationStatus.ACTIVE:
         _hold(delivery, lease, now)
+        return
+    if delivery.transform_pending and not _transform(delivery, lease, now):
         return
     allowed, seen = circuit.circuit_gate(destination=destination, delivery=delivery, now=now)
     if not allowed:

@@ -2,7 +2,7 @@
 as deliveries.
 
 1. Store the event (``intake.services``: dedup, idempotency keys).
-2. Match its routes (``intake.routing``: filters decide, transforms shape the body).
+2. Match its routes (``intake.routing``: filters decide; transforms are owed to the worker).
 3. Create one delivery per match (``deliveries.services.deliveries_create``), in the
    event's transaction, so an event is never stored without its deliveries.
 4. Wake them when that transaction commits (``deliveries.dispatch``).
@@ -26,8 +26,8 @@ from intake.services import Incoming, Stored
 def _fan_out(*, event: Event, routes: Iterable[Connection | Subscription], now: datetime) -> None:
     """Create one delivery per matching route, in the caller's transaction.
 
-    A route whose transform fails gets its delivery created dead, with a dead letter that
-    says why; the event itself is stored whatever its routes do.
+    A route's transform is not applied here: the delivery is created with
+    ``transform_pending`` and the worker applies it in the sandbox before the first attempt.
     """
     matches = routing.routes_match(event=event, routes=routes)
     if not matches:
@@ -40,8 +40,7 @@ def _fan_out(*, event: Event, routes: Iterable[Connection | Subscription], now: 
                 destination_id=match.destination_id,
                 connection_id=match.connection_id,
                 subscription_id=match.subscription_id,
-                transformed_payload=match.transformed_payload,
-                transform_error=match.transform_error,
+                transform_pending=match.transform_pending,
             )
             for match in matches
         ],
@@ -53,8 +52,8 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
     """Store a request received at a source's ingest URL and fan it out.
 
     1. Dedup (when enabled): claim the key or answer with the original event.
-    2. Insert the event, its deliveries (and dead letters of failed transforms), in one
-       transaction; the deliveries are enqueued when it commits.
+    2. Insert the event and its deliveries (transforms still to apply) in one transaction;
+       the deliveries are enqueued when it commits.
     3. Count the event on the source (``source_count_event``), once it is committed.
     """
     now = timezone.now()

@@ -49,6 +49,9 @@ class Delivery(models.Model):
     trigger_type = models.CharField(max_length=20, choices=TriggerType.choices, default=TriggerType.INITIAL)
     # The body after the route's transform (JSON), when it has one; else the event body is sent.
     transformed_payload = models.JSONField(null=True, blank=True)
+    # The route has a transform that the worker has not applied yet: tenant code never runs
+    # in the ingest request; the worker evaluates it in the sandbox before the first attempt.
+    transform_pending = models.BooleanField(default=False, db_default=False)  # raw INSERTs (bench) omit it
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -147,6 +150,7 @@ class DeadLetterReason(models.TextChoices):
     PERMANENT_FAILURE = "permanent_failure"
     CIRCUIT_OPEN = "circuit_open"
     TRANSFORM_FAILED = "transform_failed"
+    TRANSFORM_LIMIT = "transform_limit"  # the transform breached its time or memory limit
 
 
 class DeadLetter(models.Model):

@@ -23,7 +23,6 @@ from deliveries.circuit import held_deliveries_release
 from deliveries.dispatch import deliveries_enqueue_on_commit, replay_job_start_on_commit
 from deliveries.models import (
     DeadLetter,
-    DeadLetterReason,
     Delivery,
     DeliveryStatus,
     JobStatus,
@@ -50,8 +49,8 @@ class NewDelivery:
     subscription_id: str | None = None
     # The body after the route's transform; None sends the event body.
     transformed_payload: Any = None
-    # The route's transform failed: the delivery is born dead, with a dead letter saying why.
-    transform_error: str | None = None
+    # The route's transform is still to apply (by the worker, in the sandbox).
+    transform_pending: bool = False
 
 
 def deliveries_create(
@@ -62,8 +61,7 @@ def deliveries_create(
     replay_job: ReplayJob | None = None,
     now: datetime | None = None,
 ) -> list[Delivery]:
-    """Create deliveries (one INSERT, plus one for the dead letters of failed transforms) and
-    wake them once the transaction commits.
+    """Create deliveries (one INSERT) and wake them once the transaction commits.
 
     Every delivery starts due now and counted as woken (its wake-up is sent on commit; beat
     steps in after the grace period if that message is lost). Runs in the caller's
@@ -72,7 +70,7 @@ def deliveries_create(
     if not new:
         return []
     now = now or timezone.now()
-    rows, dead = [], []
+    rows = []
     for item in new:
         delivery = Delivery(
             organization_id=organization_id,
@@ -81,33 +79,17 @@ def deliveries_create(
             connection_id=item.connection_id,
             subscription_id=item.subscription_id,
             transformed_payload=item.transformed_payload,
+            transform_pending=item.transform_pending,
             trigger_type=trigger_type,
             replay_job=replay_job,
             next_attempt_at=now,
             woken_at=now,
             created_at=now,
         )
-        if item.transform_error is not None:
-            delivery.status = DeliveryStatus.DEAD
-            delivery.last_error = f"transform failed: {item.transform_error}"
-            delivery.completed_at = now
-            delivery.woken_at = None
-            dead.append(
-                DeadLetter(
-                    organization_id=organization_id,
-                    delivery_id=delivery.pk,
-                    destination_id=item.destination_id,
-                    event_id=item.event_id,
-                    reason=DeadLetterReason.TRANSFORM_FAILED,
-                    last_error=delivery.last_error,
-                )
-            )
         rows.append(delivery)
     with transaction.atomic(savepoint=False):
         Delivery.objects.bulk_create(rows)
-        if dead:
-            DeadLetter.objects.bulk_create(dead)
-        deliveries_enqueue_on_commit(d.pk for d in rows if d.status == DeliveryStatus.PENDING)
+        deliveries_enqueue_on_commit(d.pk for d in rows)
     return rows
 
 
@@ -348,7 +330,7 @@ def _run_replay(job: ReplayJob) -> None:
         previous: dict[str, Any] = dict(
             Delivery.objects.filter(event_id=event_id, destination_id=job.destination_id)
             .order_by("-created_at")
-            .values("transformed_payload", "connection_id", "subscription_id")
+            .values("transformed_payload", "transform_pending", "connection_id", "subscription_id")
             .first()
             or {}
         )
@@ -362,6 +344,8 @@ def _run_replay(job: ReplayJob) -> None:
                         connection_id=previous.get("connection_id"),
                         subscription_id=previous.get("subscription_id"),
                         transformed_payload=previous.get("transformed_payload"),
+                        # A transform the earlier delivery never got to apply is still owed.
+                        transform_pending=bool(previous.get("transform_pending")),
                     )
                 ],
                 trigger_type=TriggerType.REPLAY,

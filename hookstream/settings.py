@@ -242,6 +242,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HOOKSTREAM_MAX_BODY_BYTES + 1024
 # Proxy headers trusted for the client address, in order (e.g. "X-Forwarded-For"); empty
 # means the socket peer address (REMOTE_ADDR) is the client address.
 HOOKSTREAM_TRUSTED_PROXY_HEADERS = env_list("HOOKSTREAM_TRUSTED_PROXY_HEADERS", [])
+# Transforms (tenant JSONata) run in sandbox child processes (hookstream.sandbox), killed at
+# the time limit; the memory limit is what one evaluation may allocate. Each web or worker
+# process starts up to HOOKSTREAM_TRANSFORM_WORKERS children, when first needed.
+HOOKSTREAM_TRANSFORM_TIMEOUT_MS = env_int("HOOKSTREAM_TRANSFORM_TIMEOUT_MS", 1000, minimum=10, maximum=60_000)
+HOOKSTREAM_TRANSFORM_MEMORY_MB = env_int("HOOKSTREAM_TRANSFORM_MEMORY_MB", 256, minimum=16, maximum=16_384)
+HOOKSTREAM_TRANSFORM_WORKERS = env_int("HOOKSTREAM_TRANSFORM_WORKERS", 2, minimum=1, maximum=64)
 
 # --- Delivery engine ------------------------------------------------------------------
 # Waits longer than this are parked in the database and woken by beat rather than held

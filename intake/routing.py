@@ -1,16 +1,17 @@
-"""Which routes an event takes: the routes' filters decide, their transforms shape the body.
+"""Which routes an event takes: the routes' filter rules decide.
 
 Pure: no database, no broker. ``deliveries.fanout`` stores the event, asks this module, and
-creates one delivery per match.
+creates one delivery per match. Filter rules are cheap and linear, so they run here, in the
+ingest request; a route's transform is tenant code and never does: the match only says that
+one is owed, and the worker applies it in the sandbox (``deliveries.engine``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from intake import filters, transforms
+from intake import filters
 from intake.models import Connection, Event, Subscription
 
 
@@ -21,16 +22,13 @@ class RouteMatch:
     destination_id: str
     connection_id: str | None = None
     subscription_id: str | None = None
-    # The body after the route's transform; None when it has none (the event body is sent).
-    transformed_payload: Any = None
-    # Why the transform failed (the delivery cannot be sent), or None.
-    transform_error: str | None = None
+    # The route has a transform, applied by the worker before the first attempt.
+    transform_pending: bool = False
 
 
 def routes_match(*, event: Event, routes: Iterable[Connection | Subscription]) -> list[RouteMatch]:
     """The routes (connections of a source, or subscriptions of a topic) ``event`` takes, in
-    order, with their transforms applied. A transform that fails is reported on its match,
-    not raised: the other routes still get the event."""
+    order."""
     routes = list(routes)
     if not routes:
         return []
@@ -45,20 +43,13 @@ def routes_match(*, event: Event, routes: Iterable[Connection | Subscription]) -
     for route in routes:
         if not filters.rules_match(route.filter_rules, context):
             continue
-        transformed, error = None, None
-        if route.transform_expression:
-            try:
-                transformed = transforms.transform_apply(route.transform_expression, event.payload)
-            except transforms.TransformError as exc:
-                error = str(exc)
         is_connection = isinstance(route, Connection)
         matches.append(
             RouteMatch(
                 destination_id=route.destination_id,
                 connection_id=route.pk if is_connection else None,
                 subscription_id=None if is_connection else route.pk,
-                transformed_payload=transformed,
-                transform_error=error,
+                transform_pending=bool(route.transform_expression),
             )
         )
     return matches

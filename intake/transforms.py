@@ -1,30 +1,50 @@
 """JSONata transforms of connections and subscriptions (``jsonata-python``).
 
-The expression runs over the event's JSON body and must give a JSON object. An expression
-is compiled per evaluation: a compiled ``Jsonata`` holds its input in a shared frame (not
-thread-safe) and its time budget starts when it is compiled; compiling costs ~0.1 ms.
+A transform is tenant code: it can backtrack in a regex or allocate a huge array in one
+evaluation step, which no check between steps interrupts. So it never runs in the caller's
+process. Both compiling (at create/update time) and evaluating (in the delivery worker, before
+the first attempt) happen in ``hookstream.sandbox`` child processes (``transforms_child``),
+with a hard wall-clock limit (``HOOKSTREAM_TRANSFORM_TIMEOUT_MS``) and a memory limit
+(``HOOKSTREAM_TRANSFORM_MEMORY_MB``); ``HOOKSTREAM_TRANSFORM_WORKERS`` children per process.
+Compiling is done there too because it is not linear: a 10 000-character path expression
+takes over a second to parse.
 """
 
 from __future__ import annotations
 
-import json
+from django.conf import settings
 
-import jsonata
+from hookstream import sandbox
 
-# A runaway expression (an endless recursion, a huge $map) is stopped, not left to hang ingest.
-TIMEOUT_MS = 1000
-MAX_DEPTH = 200
 MAX_EXPRESSION_LENGTH = 10_000
+POOL = "transforms"
+CHILD = "intake.transforms_child"
 
 
 class TransformError(Exception):
     """The transform failed at run time or did not give a JSON object."""
 
 
-def _message(exc: Exception) -> str:
-    text = str(exc) or exc.__class__.__name__
-    code = getattr(exc, "error", None)
-    return f"{text} ({code})" if code and code not in text else text
+class TransformLimitExceeded(TransformError):
+    """The transform breached the sandbox's time or memory limit (or its output limit)."""
+
+
+class TransformUnavailable(Exception):
+    """The sandbox could not run the transform now (no process free or none started)."""
+
+
+# --- in the caller -------------------------------------------------------------------------------
+
+
+def _pool() -> sandbox.Sandbox:
+    return sandbox.sandbox_get(
+        POOL,
+        workers=settings.HOOKSTREAM_TRANSFORM_WORKERS,
+        memory_mb=settings.HOOKSTREAM_TRANSFORM_MEMORY_MB,
+        # A transformed payload may be at most twice the largest event body.
+        max_result_bytes=2 * settings.HOOKSTREAM_MAX_BODY_BYTES,
+        preload=(CHILD,),
+    )
 
 
 def expression_errors(expression) -> list[str]:
@@ -35,33 +55,29 @@ def expression_errors(expression) -> list[str]:
         return ["must be a string"]
     if len(expression) > MAX_EXPRESSION_LENGTH:
         return [f"must be at most {MAX_EXPRESSION_LENGTH} characters"]
+    timeout_ms = settings.HOOKSTREAM_TRANSFORM_TIMEOUT_MS
     try:
-        compiled = jsonata.Jsonata(expression)
-    except Exception as exc:  # the parser raises JException, and a few Python errors on odd input
-        return [f"invalid JSONata: {_message(exc)}"]
-    if compiled.get_errors():
-        return [f"invalid JSONata: {_message(compiled.get_errors()[0])}"]
-    return []
+        return _pool().call(f"{CHILD}:compile_errors", expression, timeout_ms=timeout_ms)
+    except sandbox.SandboxLimitExceeded as exc:
+        if exc.kind == sandbox.TIME:
+            return [f"invalid JSONata: the expression took longer than {timeout_ms} ms to compile"]
+        return [f"invalid JSONata: the expression could not be compiled ({exc})"]
+    except sandbox.SandboxFailed as exc:
+        return [f"invalid JSONata: {exc}"]
 
 
 def transform_apply(expression: str, payload) -> dict:
-    """Run ``expression`` over ``payload``; the result must be a JSON object."""
+    """Run ``expression`` over ``payload`` in the sandbox; the result must be a JSON object.
+
+    Raises TransformLimitExceeded (time, memory or output limit), TransformError (any other
+    failure) or TransformUnavailable (the sandbox could not run it now: try again later).
+    """
+    timeout_ms = settings.HOOKSTREAM_TRANSFORM_TIMEOUT_MS
     try:
-        result = jsonata.Jsonata(expression, timeout=TIMEOUT_MS, stack=MAX_DEPTH).evaluate(payload)
-    except RecursionError:
-        raise TransformError("the expression recursed too deeply") from None
-    except Exception as exc:
-        raise TransformError(_message(exc)) from None
-    if not isinstance(result, dict):
-        kind = "nothing" if result is None else type(result).__name__
-        if isinstance(result, list):
-            kind = "an array"
-        raise TransformError(f"the transform must produce a JSON object, it produced {kind}")
-    try:
-        # A function or a NaN has no JSON form; find out now, not in the engine.
-        text = json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        raise TransformError("the transform produced a value that is not JSON") from None
-    if "\\u0000" in text:
-        raise TransformError("the transform produced a NUL character, which cannot be stored")
-    return result
+        return _pool().call(f"{CHILD}:evaluate", expression, payload, timeout_ms, timeout_ms=timeout_ms)
+    except sandbox.SandboxLimitExceeded as exc:
+        raise TransformLimitExceeded(f"transform {exc}") from None
+    except sandbox.SandboxFailed as exc:
+        raise TransformError(str(exc)) from None
+    except sandbox.SandboxUnavailable as exc:
+        raise TransformUnavailable(str(exc)) from None

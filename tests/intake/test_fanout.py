@@ -1,10 +1,11 @@
-"""Fan-out: one Delivery per matching route in the event's transaction, filters and
-transforms applied, enqueued only after commit."""
+"""Fan-out: one Delivery per matching route in the event's transaction, filters applied,
+enqueued only after commit; a route's transform is applied by the worker (in the sandbox)."""
 
 import pytest
 from django.utils import timezone
 
 from deliveries import dispatch
+from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, Delivery, DeliveryStatus
 from intake.models import Connection, Event
 from intake.transforms import TransformError, expression_errors, transform_apply
@@ -52,10 +53,18 @@ def test_it_fans_out_to_three_destinations_with_one_filtered_out(
     event = Event.objects.get()
     deliveries = {d.destination_id: d for d in Delivery.objects.filter(event=event)}
     assert set(deliveries) == {billing.pk, crm.pk}
-    assert deliveries[billing.pk].transformed_payload is None
-    assert deliveries[crm.pk].transformed_payload == {"email": "ann@example.com", "count": 3}
+    # Tenant code never runs in the ingest request: the transform is left to the worker.
+    assert all(d.transformed_payload is None for d in deliveries.values())
+    assert deliveries[crm.pk].transform_pending and not deliveries[billing.pk].transform_pending
     assert all(d.status == DeliveryStatus.PENDING and d.organization_id == alice.org.pk for d in deliveries.values())
     assert sorted(enqueued) == sorted(d.pk for d in deliveries.values())
+
+    for delivery in deliveries.values():
+        process_delivery(delivery.pk)
+    after = {d.destination_id: d for d in Delivery.objects.filter(event=event)}
+    assert after[billing.pk].transformed_payload is None
+    assert after[crm.pk].transformed_payload == {"email": "ann@example.com", "count": 3}
+    assert not after[crm.pk].transform_pending
 
 
 def test_it_creates_no_delivery_for_paused_disabled_or_deleted_destinations(alice, client, enqueued):
@@ -71,7 +80,7 @@ def test_it_creates_no_delivery_for_paused_disabled_or_deleted_destinations(alic
     assert list(Delivery.objects.values_list("destination_id", flat=True)) == [live.pk]
 
 
-def test_it_records_a_failed_transform_as_a_dead_delivery_and_still_accepts_the_event(
+def test_it_dead_letters_a_failed_transform_at_delivery_and_still_accepts_the_event(
     alice, client, enqueued, django_capture_on_commit_callbacks
 ):
     source = make_source(alice.org)
@@ -82,17 +91,21 @@ def test_it_records_a_failed_transform_as_a_dead_delivery_and_still_accepts_the_
     with django_capture_on_commit_callbacks(execute=True):
         response = ingest(client, source, ORDER)
     assert response.status_code == 200
+    # The ingest does not evaluate the transforms: every delivery is created and woken.
+    assert sorted(enqueued) == sorted(Delivery.objects.values_list("pk", flat=True))
+    for delivery in Delivery.objects.all():
+        process_delivery(delivery.pk)
     by_destination = {d.destination_id: d for d in Delivery.objects.all()}
-    assert by_destination[fine.pk].status == DeliveryStatus.PENDING
+    assert by_destination[fine.pk].status != DeliveryStatus.DEAD
     for destination, message in ((broken, "no customer id"), (not_object, "JSON object")):
         delivery = by_destination[destination.pk]
         assert delivery.status == DeliveryStatus.DEAD
         assert message in delivery.last_error
         assert delivery.completed_at is not None
+        # Nothing was sent: the transform failed before the first attempt.
+        assert delivery.attempt_count == 0 and not delivery.attempts.exists()
         dead_letter = DeadLetter.objects.get(delivery=delivery)
         assert dead_letter.reason == "transform_failed" and message in dead_letter.last_error
-    # Only the delivery that can be sent is woken.
-    assert enqueued == [by_destination[fine.pk].pk]
 
 
 def test_it_fans_out_non_json_bodies_on_request_fields(alice, client, enqueued):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.db import connections
 
+from deliveries.engine import process_delivery
 from deliveries.models import Delivery
 from intake.models import Event, Subscription, Topic
 from tests.factories import make_destination
@@ -78,6 +79,9 @@ def test_it_publishes_and_fans_out_to_matching_subscriptions(alice, api, topic):
     assert bytes(event.body) == b'{"total": 50}' and event.payload == {"total": 50}
     # The publisher's credentials are not stored with the event.
     assert not any(name.lower() in ("x-api-key", "authorization") for name in event.headers)
+    # The worker applies the subscription's transform before the first attempt.
+    for delivery in Delivery.objects.filter(event=event):
+        process_delivery(delivery.pk)
     deliveries = list(Delivery.objects.filter(event=event))
     assert [(d.destination_id, d.transformed_payload) for d in deliveries] == [(small.pk, {"t": 50})]
     assert deliveries[0].subscription_id is not None and deliveries[0].connection_id is None
