@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hookstream.api.middleware.RequestIdMiddleware",
+    "hookstream.api.middleware.RequestInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -205,7 +206,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "hookstream.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "hookstream.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["hookstream.api.parsers.StorableJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 20,
 }

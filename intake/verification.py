@@ -133,10 +133,23 @@ def parse_networks(entries: Iterable[str]) -> list:
         if not isinstance(entry, str):
             raise ValueError(f"{entry!r} is not a string")
         try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            network = ipaddress.ip_network(entry.strip(), strict=False)
         except ValueError:
             raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        networks.append(_unmapped(network))
     return networks
+
+
+def _unmapped(network):
+    """``::ffff:10.0.0.1`` (``/128``) as ``10.0.0.1/32``, ``::ffff:10.0.0.0/104`` as ``10.0.0.0/8``.
+
+    Client addresses are compared as IPv4 (``_parse_ip`` unwraps mapped ones), so a list
+    entry written in the IPv4-mapped form must be too, or it would never match.
+    """
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
 
 
 def ip_allowed(ip: str | None, allowlist: list[str], denylist: list[str]) -> bool:
