@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "hookstream.login_throttle.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -181,6 +182,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "console:login"
+# Login throttling (console and admin, hookstream/login_throttle.py): after this many failed
+# log-ins from one client address, or for one username, every attempt from it / for it is
+# answered 429 until HOOKSTREAM_LOGIN_LOCKOUT_SECONDS after the first failure (0 = no limit).
+HOOKSTREAM_LOGIN_FAILURES_PER_ADDRESS = env_int("HOOKSTREAM_LOGIN_FAILURES_PER_ADDRESS", 30, minimum=0)
+HOOKSTREAM_LOGIN_FAILURES_PER_USERNAME = env_int("HOOKSTREAM_LOGIN_FAILURES_PER_USERNAME", 10, minimum=0)
+HOOKSTREAM_LOGIN_LOCKOUT_SECONDS = env_int("HOOKSTREAM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 LOGIN_REDIRECT_URL = "console:dashboard"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
