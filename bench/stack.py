@@ -205,6 +205,8 @@ class Stack:
             "web",
             [
                 _bin("gunicorn"),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
                 "hookstream.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",

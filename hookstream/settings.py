@@ -79,12 +79,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hookstream.api.middleware.RequestIdMiddleware",
+    "hookstream.api.middleware.RequestInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "hookstream.login_throttle.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -179,6 +181,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "console:login"
+# Login throttling (console and admin, hookstream/login_throttle.py): after this many failed
+# log-ins from one client address, or for one username, every attempt from it / for it is
+# answered 429 until HOOKSTREAM_LOGIN_LOCKOUT_SECONDS after the first failure (0 = no limit).
+HOOKSTREAM_LOGIN_FAILURES_PER_ADDRESS = env_int("HOOKSTREAM_LOGIN_FAILURES_PER_ADDRESS", 30, minimum=0)
+HOOKSTREAM_LOGIN_FAILURES_PER_USERNAME = env_int("HOOKSTREAM_LOGIN_FAILURES_PER_USERNAME", 10, minimum=0)
+HOOKSTREAM_LOGIN_LOCKOUT_SECONDS = env_int("HOOKSTREAM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 LOGIN_REDIRECT_URL = "console:dashboard"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -204,7 +212,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "hookstream.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "hookstream.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["hookstream.api.parsers.StorableJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 20,
 }

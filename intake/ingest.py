@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.db.models import F
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -24,9 +24,15 @@ from hookstream.api import ratelimit
 from hookstream.api.exceptions import error_body, log_database_error
 from hookstream.api.serializers import ErrorSerializer
 from intake import selectors, services
-from intake.models import Source, SourceStatus
+from intake.models import DedupStrategy, Source, SourceStatus, VerificationType
 from intake.serializers import IngestedSerializer
-from intake.verification import VerificationFailed, client_ip, ip_allowed, signature_verify
+from intake.verification import (
+    VerificationFailed,
+    client_ip,
+    ip_allowed,
+    signature_header_for,
+    signature_verify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,27 @@ def _error(request, status: int, message: str, **headers) -> JsonResponse:
 def _clean(text: str) -> str:
     # jsonb cannot hold U+0000; a NUL in a header or query value must not turn into a 503.
     return text.replace("\x00", "\ufffd")
+
+
+def _masked_headers(source: Source) -> set[str]:
+    """Lower-case names of the request headers stored as ``****``: the sender's credentials
+    and the source's signature header (which the event does not need once verified).
+
+    The header a source deduplicates on is kept: its value is the dedup key.
+    """
+    names = set(services.CREDENTIAL_HEADERS)
+    if source.verification_type == VerificationType.STANDARD_WEBHOOKS:
+        names.add("webhook-signature")
+    elif source.verification_type:
+        names.add(signature_header_for(source).lower())
+    if source.dedup_enabled and source.dedup_strategy == DedupStrategy.HEADER_FIELD:
+        names.discard(source.dedup_field.lower())
+    return names
+
+
+def _stored_headers(request, source: Source) -> dict:
+    masked = _masked_headers(source)
+    return {name: crypto.MASK if name.lower() in masked else _clean(value) for name, value in request.headers.items()}
 
 
 def _rate_limited(request, ip: str | None) -> bool:
@@ -80,9 +107,12 @@ def ingest(request, source_id: str):
     1. Per-IP rate limit (429), body size (413).
     2. Find the source (404; a paused source answers 503 so that senders retry later).
     3. Verify the signature (401, counted on the source), then the IP lists (403).
-    4. Store the event and its deliveries in one transaction (``deliveries.fanout.event_ingest``).
+    4. Store the event and its deliveries in one transaction (``deliveries.fanout.event_ingest``),
+       credential headers masked (``_masked_headers``).
     5. Answer 200 ``{"event_id", "source_id"}`` only once that transaction has committed;
-       any database failure answers 503, never a 2xx.
+       a database that is down or failing answers 503, never a 2xx.
+
+    A chunked body (no ``Content-Length``) has been read by ``RequestInputMiddleware``.
     """
     if request.method not in INGEST_METHODS:
         return _error(request, 405, f"Method {request.method} is not accepted here.", Allow=", ".join(INGEST_METHODS))
@@ -110,13 +140,16 @@ def ingest(request, source_id: str):
         incoming = services.Incoming(
             method=request.method,
             body=body,
-            headers={name: _clean(value) for name, value in request.headers.items()},
+            headers=_stored_headers(request, source),
             query={_clean(k): _clean(v[0]) if len(v) == 1 else [_clean(x) for x in v] for k, v in request.GET.lists()},
             content_type=_clean(request.META.get("CONTENT_TYPE", ""))[:200],
             source_ip=ip,
         )
         stored = fanout.event_ingest(source=source, routes=routes, incoming=incoming)
-    except DatabaseError as exc:
+    except (OperationalError, InterfaceError) as exc:
+        # Only a database that cannot be reached or is failing answers 503 (the sender retries).
+        # Any other database error is a bug (a body jsonb refuses is stored unparsed, see
+        # ``services.Incoming.parsed_payload``): it propagates as a logged 500.
         log_database_error(exc, f"ingest {source_id}")
         return _error(request, 503, "The database is unavailable; nothing was stored. Try again.", Retry_After="5")
     answer = {"event_id": stored.event.pk, "source_id": source.pk}
@@ -129,7 +162,10 @@ _INGEST_DESCRIPTION = (
     "No API key. Verifies the source's signature (401), then its IP lists (403); a duplicate "
     "inside the dedup window answers 200 with the original event_id and deduplicated: true. "
     "The body is stored byte-exact, whatever its content type. The answer comes only after "
-    "the event and its deliveries are committed; if the database is unavailable, 503."
+    "the event and its deliveries are committed; if the database is unavailable, 503. JSON that "
+    "PostgreSQL cannot store (NaN, Infinity, 1e999, a lone surrogate, \\u0000 in a string, nesting "
+    "deeper than 200) is stored byte-exact with payload null. Authorization, Cookie, "
+    "Proxy-Authorization, X-Api-Key and the source's signature header are stored as ****."
 )
 
 

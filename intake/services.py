@@ -30,6 +30,7 @@ from destinations.models import Destination
 from hookstream import crypto
 from hookstream.errors import Conflict
 from hookstream.ids import new_id
+from hookstream.jsonsafe import storable_loads
 from hookstream.models import Organization
 from intake import filters, transforms
 from intake.models import (
@@ -308,16 +309,20 @@ class Incoming:
     source_ip: str | None = None
 
     def parsed_payload(self):
-        """The body as JSON when it is JSON (by content type, or a bare body that parses)."""
-        # PostgreSQL's jsonb cannot hold U+0000; such a body is kept byte-exact, unparsed.
-        if not self.body or b"\\u0000" in self.body:
+        """The body as JSON when it is JSON (by content type, or a bare body that parses).
+
+        JSON that PostgreSQL's jsonb cannot hold (NUL or a lone surrogate in a string, NaN,
+        Infinity, 1e999, very deep nesting) is kept byte-exact in ``body``, unparsed
+        (``payload`` null): the event is stored all the same.
+        """
+        if not self.body:
             return None
         kind = self.content_type.split(";", 1)[0].strip().lower()
         if kind and not (kind == "application/json" or kind.endswith("+json") or kind == "text/json"):
             return None
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            return storable_loads(self.body)
+        except ValueError:  # NotStorable, JSONDecodeError, UnicodeDecodeError
             return None
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 
 from standardwebhooks import Webhook
 
+# client_ip moved to hookstream (the login throttle needs it too); re-exported for intake.
+from hookstream.clientip import client_ip as client_ip
 from intake.models import VerificationType
 
 DEFAULT_SIGNATURE_HEADERS = {
@@ -92,40 +94,6 @@ def standard_webhooks_secret_error(secret: str) -> str | None:
 # --- client address and IP lists ---------------------------------------------------------
 
 
-def client_ip(meta: Mapping[str, str], trusted_headers: Iterable[str]) -> str | None:
-    """The client's address: the first trusted proxy header present, else REMOTE_ADDR.
-
-    For a list-valued header (``X-Forwarded-For: client, proxy1, proxy2``) the right-most
-    valid address is taken: it is the one the trusted proxy itself appended, whereas the
-    left-most entries are whatever the client chose to send.
-    """
-    for header in trusted_headers:
-        raw = meta.get("HTTP_" + header.upper().replace("-", "_"))
-        if not raw:
-            continue
-        for candidate in reversed(raw.split(",")):
-            address = _parse_ip(candidate)
-            if address:
-                return address
-    return _parse_ip(meta.get("REMOTE_ADDR", ""))
-
-
-def _parse_ip(text: str) -> str | None:
-    text = text.strip()
-    if text.startswith("[") and "]" in text:  # [v6]:port
-        text = text[1 : text.index("]")]
-    elif text.count(":") == 1:  # v4:port
-        text = text.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    # An IPv4-mapped IPv6 address (::ffff:1.2.3.4, from a dual-stack socket) is that IPv4 address.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return str(address)
-
-
 def parse_networks(entries: Iterable[str]) -> list:
     """IPs and CIDRs as networks; raises ValueError naming the first bad entry."""
     networks = []
@@ -133,10 +101,23 @@ def parse_networks(entries: Iterable[str]) -> list:
         if not isinstance(entry, str):
             raise ValueError(f"{entry!r} is not a string")
         try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            network = ipaddress.ip_network(entry.strip(), strict=False)
         except ValueError:
             raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        networks.append(_unmapped(network))
     return networks
+
+
+def _unmapped(network):
+    """``::ffff:10.0.0.1`` (``/128``) as ``10.0.0.1/32``, ``::ffff:10.0.0.0/104`` as ``10.0.0.0/8``.
+
+    Client addresses are compared as IPv4 (``hookstream.clientip`` unwraps mapped ones), so a list
+    entry written in the IPv4-mapped form must be too, or it would never match.
+    """
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
 
 
 def ip_allowed(ip: str | None, allowlist: list[str], denylist: list[str]) -> bool:

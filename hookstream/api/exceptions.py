@@ -6,9 +6,10 @@ The domain errors of services (``hookstream.errors``) are mapped here to their s
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
@@ -107,9 +108,20 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoValidationError):
         # Services validate with Django's ValidationError ({field: [messages]}); same 400.
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-    elif isinstance(exc, DatabaseError):
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # Only an unreachable or failing database server is a 503 (retry later); a
+        # DataError is a value of the request that PostgreSQL refuses, any other error a bug.
         log_database_error(exc, "API request")
         exc = ServiceUnavailable("The database is unavailable; nothing was stored. Try again.")
+    elif isinstance(exc, DataError):
+        logger.info("value refused by the database: %s", str(exc).strip().splitlines()[:1])
+        exc = exceptions.ValidationError(
+            ["A value in the request cannot be stored or searched (for example a NUL character)."]
+        )
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(f"The body is larger than {settings.HOOKSTREAM_MAX_BODY_BYTES} bytes.")
+    elif isinstance(exc, RecursionError):
+        exc = exceptions.ParseError("The request is nested too deeply.")
 
     response = drf_exception_handler(exc, context)
     if response is None:

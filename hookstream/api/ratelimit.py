@@ -69,3 +69,45 @@ class OrganizationRateThrottle(throttling.BaseThrottle):
 
     def wait(self):
         return getattr(self, "_reset", WINDOW_SECONDS)
+
+
+# --- counters with their own expiry (the login throttle) ---------------------------------
+
+
+def counter_add(key: str, ttl: int) -> int:
+    """Add one to ``key``, which expires ``ttl`` seconds after its first count; returns the count."""
+    if settings.REDIS_URL:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl, nx=True)
+        return int(pipe.execute()[0])
+    if cache.add(key, 0, ttl):
+        cache.set(f"{key}:until", time.time() + ttl, ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, ttl)
+        cache.set(f"{key}:until", time.time() + ttl, ttl)
+        return 1
+
+
+def counter_peek(key: str) -> tuple[int, int]:
+    """(count, seconds until it expires) of ``key``; (0, 0) when there is none."""
+    if settings.REDIS_URL:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.get(key)
+        pipe.ttl(key)
+        count, ttl = pipe.execute()
+        return (int(count), max(int(ttl), 1)) if count is not None else (0, 0)
+    count = cache.get(key)
+    if count is None:
+        return 0, 0
+    until = cache.get(f"{key}:until") or time.time() + 1
+    return int(count), max(int(until - time.time()), 1)
+
+
+def counter_clear(key: str) -> None:
+    if settings.REDIS_URL:
+        _redis().delete(key)
+    else:
+        cache.delete_many([key, f"{key}:until"])
