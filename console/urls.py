@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from console import views_auth
+from console.views import auth as views_auth
 
 app_name = "console"
 

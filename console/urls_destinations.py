@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from console import views_dashboard
-from console import views_destinations as views
+from console.views import dashboard as views_dashboard
+from console.views import destinations as views
 
 urlpatterns = [
     path("", views_dashboard.DashboardView.as_view(), name="dashboard"),

@@ -3,7 +3,9 @@
 
 from django.urls import path
 
-from console import views_apikeys, views_events, views_intake
+from console.views import apikeys as views_apikeys
+from console.views import events as views_events
+from console.views import intake as views_intake
 
 urlpatterns = [
     path("events/", views_events.EventListView.as_view(), name="event-list"),

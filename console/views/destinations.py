@@ -21,7 +21,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin, safe_next
-from console.forms_destinations import (
+from console.forms.destinations import (
     TYPE_DESCRIPTIONS,
     TYPE_LABELS,
     DestinationForm,

@@ -15,7 +15,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin
-from console.forms_pages import (
+from console.forms.intake import (
     ConnectionForm,
     ServiceRefused,
     SourceForm,
@@ -25,7 +25,7 @@ from console.forms_pages import (
 )
 from console.owned import LookupFirstMixin, owned
 from console.paging import page_of
-from console.views_events import destination_choices, source_choices
+from console.views.events import destination_choices, source_choices
 from hookstream import crypto
 from intake import services
 from intake.models import Connection, Source, Subscription, Topic

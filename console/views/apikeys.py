@@ -12,7 +12,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin
-from console.forms_pages import APIKeyForm, ServiceRefused, call_service
+from console.forms.intake import APIKeyForm, ServiceRefused, call_service
 from console.owned import owned
 from console.paging import page_of
 from hookstream import services

@@ -14,7 +14,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin
-from console.forms_pages import EventFilterForm
+from console.forms.intake import EventFilterForm
 from console.owned import LookupFirstMixin, owned
 from console.paging import page_of
 from deliveries import services as delivery_services
