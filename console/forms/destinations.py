@@ -16,16 +16,14 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions as drf_exceptions
 
+from console.forms.common import APIForm
 from destinations import selectors, services
 from destinations.models import BackoffType, Destination, DestinationStatus, DestinationType, HttpMethod
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
-from destinations.serializers import DestinationWriteSerializer
 from destinations.signing import ALGORITHMS, DEFAULT_HEADER, MODE_HMAC, MODE_STANDARD_WEBHOOKS
-from hookstream.api.exceptions import Conflict, _flatten_details
+from templates_catalog.catalog import template_placeholders
 
 CONFIG_PREFIX = "cfg_"
 SIGNING_NONE = "none"
@@ -87,15 +85,11 @@ def _join(*parts: str) -> str:
     return " ".join(part.rstrip(".") + "." for part in parts if part)
 
 
-class FormRefused(Exception):
-    """The serializer or the service refused the input; the errors are on the form."""
-
-
 def _header_lines(headers: dict) -> str:
     return "\n".join(f"{name}: {value}" for name, value in headers.items())
 
 
-class DestinationForm(forms.Form):
+class DestinationForm(APIForm):
     name = forms.CharField(max_length=200)
     slug = forms.CharField(
         max_length=100, required=False, help_text="Lowercase letters, digits and hyphens; made from the name if empty."
@@ -254,8 +248,6 @@ class DestinationForm(forms.Form):
         """The form fields the template leaves for the user to fill in."""
         if self.template is None:
             return []
-        from templates_catalog.catalog import template_placeholders
-
         return [CONFIG_PREFIX + path[1] if len(path) == 2 else path[0] for path in template_placeholders(self.template)]
 
     def groups(self) -> list[tuple[str, list]]:
@@ -338,8 +330,9 @@ class DestinationForm(forms.Form):
             "include_timestamp": bool(self.cleaned_data.get("signing_include_timestamp")),
         }
 
-    def payload(self) -> dict:
-        """The API body this form stands for (after ``is_valid()``)."""
+    def to_api(self) -> dict:
+        """The API body this form stands for (after ``is_valid()``); a provider field that is
+        not valid JSON adds its error to the form."""
         data = {name: self.cleaned_data[name] for name in (*services.PLAIN_FIELDS, "url") if name in self.fields}
         if self.cleaned_data.get("slug"):
             data["slug"] = self.cleaned_data["slug"]
@@ -373,29 +366,7 @@ class DestinationForm(forms.Form):
             if name not in self.errors:
                 self.add_error(name, "Not kept after the errors on this form: enter the secret again.")
 
-    # --- saving ------------------------------------------------------------------------------
-
-    def save(self, *, organization) -> Destination:
-        """Create or update through the API serializer and the service; raises FormRefused."""
-        data = self.payload()
-        if self.errors:
-            raise FormRefused()
-        try:
-            payload = DestinationWriteSerializer(data=data)
-            payload.is_valid(raise_exception=True)
-            if self.destination is None:
-                return services.destination_create(organization=organization, data=payload.validated_data)
-            return services.destination_update(destination=self.destination, data=payload.validated_data)
-        except drf_exceptions.ValidationError as exc:
-            self.add_api_errors(_flatten_details(exc.detail))
-        except DjangoValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                self.add_api_errors({field: [str(m) for m in messages] for field, messages in exc.message_dict.items()})
-            else:
-                self.add_api_errors({"non_field_errors": [str(m) for m in exc.messages]})
-        except Conflict as exc:
-            self.add_error("slug", str(exc.detail))
-        raise FormRefused()
+    # --- errors of the API ------------------------------------------------------------------
 
     def field_for_path(self, path: str) -> str | None:
         """The form field showing the API error of ``path`` (``provider_config.token`` → ``cfg_token``)."""
@@ -409,10 +380,8 @@ class DestinationForm(forms.Form):
             candidate = head
         return candidate if candidate in self.fields else None
 
-    def add_api_errors(self, errors: dict[str, list[str]]) -> None:
-        for path, messages in errors.items():
-            field = self.field_for_path(path)
-            for message in messages:
-                if field is None and path != "non_field_errors":
-                    message = f"{path}: {message}"
-                self.add_error(field, message)
+    def place_error(self, path: str, message: str) -> tuple[str | None, str]:
+        field = self.field_for_path(path)
+        if field is None and path != "non_field_errors":
+            message = f"{path}: {message}"
+        return field, message

@@ -7,51 +7,23 @@ import json
 from collections import defaultdict
 
 from django.contrib import messages
-from django.db.models import Count, Exists, OuterRef
 from django.db.models.fields.json import KT
-from django.shortcuts import redirect
-from django.views import View
+from django.urls import reverse
 from django.views.generic import TemplateView
 
-from console.base import ConsoleMixin
-from console.forms.intake import EventFilterForm
-from console.owned import LookupFirstMixin, owned
+from console.base import ConsoleMixin, LookupFirstMixin
+from console.forms.events import EventFilterForm
 from console.paging import page_of
+from console.views.generic import ActionView
 from deliveries import services as delivery_services
-from deliveries.models import Delivery, DeliveryStatus
-from destinations.models import Destination
-from destinations.selectors import destinations_for_organization
+from deliveries.models import DeliveryStatus
+from deliveries.selectors import delivery_status_counts, events_delivered_to
+from destinations.selectors import destination_choices, destination_names
 from intake import selectors
-from intake.models import Event, Source
+from intake.models import Event
 from intake.serializers import EventDetailSerializer
 
 RESPONSE_EXCERPT_CHARS = 500
-
-
-def source_choices(organization) -> list[tuple[str, str]]:
-    return list(Source.objects.filter(organization=organization).order_by("name", "id").values_list("id", "name"))
-
-
-def destination_choices(organization) -> list[tuple[str, str]]:
-    # values_list drops the selector's delivery_count annotation: no count is computed.
-    return list(
-        destinations_for_organization(organization=organization).order_by("name", "id").values_list("id", "name")
-    )
-
-
-def _delivery_summaries(event_ids) -> dict[str, list[tuple[str, int]]]:
-    """``{event_id: [(delivery status, how many), …]}`` for one page of events (one query)."""
-    summary = defaultdict(list)
-    rows = (
-        Delivery.objects.filter(event_id__in=event_ids)
-        .order_by()
-        .values_list("event_id", "status")
-        .annotate(n=Count("pk"))
-        .order_by("event_id", "status")
-    )
-    for event_id, status, n in rows:
-        summary[event_id].append((status, n))
-    return summary
 
 
 class EventListView(ConsoleMixin, TemplateView):
@@ -59,10 +31,11 @@ class EventListView(ConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         org = self.organization
-        sources = source_choices(org)
-        destinations = destination_choices(org)
         form = EventFilterForm(
-            self.request.GET or None, statuses=selectors.EventStatus.ALL, sources=sources, destinations=destinations
+            self.request.GET or None,
+            statuses=selectors.EventStatus.ALL,
+            sources=selectors.source_choices(organization=org),
+            destinations=destination_choices(organization=org),
         )
         events = (
             selectors.events_for_organization(organization=org)
@@ -76,13 +49,11 @@ class EventListView(ConsoleMixin, TemplateView):
             if wanted["source_id"]:
                 events = events.filter(source_id=wanted["source_id"])
             if wanted["destination_id"]:
-                events = events.filter(
-                    Exists(Delivery.objects.filter(event=OuterRef("pk"), destination_id=wanted["destination_id"]))
-                )
+                events = events_delivered_to(events, destination_id=wanted["destination_id"])
         elif form.is_bound:
             events = events.none()
         page = page_of(self.request, events)
-        summaries = _delivery_summaries([event.pk for event in page.rows])
+        summaries = delivery_status_counts(event_ids=[event.pk for event in page.rows])
         for event in page.rows:
             event.status_label = event.status.replace("_", " ")
             event.delivery_summary = summaries.get(event.pk, [])
@@ -113,7 +84,7 @@ def _pretty_body(event) -> tuple[str, str]:
 
 class EventLookupMixin(LookupFirstMixin):
     def lookup(self) -> Event:
-        return owned(Event.objects.only("id"), self.organization, self.kwargs["pk"])
+        return selectors.event_get(organization=self.organization, event_id=self.kwargs["pk"])
 
 
 class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
@@ -122,10 +93,8 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
     def get_context_data(self, **kwargs):
         event = selectors.event_detail(organization=self.organization, event_id=kwargs["pk"])
         # Deleted destinations too: their deliveries stay in the history.
-        names = dict(
-            Destination.all_objects.filter(
-                organization=self.organization, pk__in={d.destination_id for d in event.delivery_list}
-            ).values_list("id", "name")
+        names = destination_names(
+            organization=self.organization, destination_ids=[d.destination_id for d in event.delivery_list]
         )
         attempts = defaultdict(list)
         for attempt in event.attempt_list:
@@ -151,19 +120,18 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
         )
 
 
-class EventRetryView(ConsoleMixin, EventLookupMixin, View):
+class EventRetryView(EventLookupMixin, ActionView):
     """POST: retry every dead or scheduled delivery of the event (``event_retry``)."""
 
-    http_method_names = ["post"]
+    def success_url(self, event) -> str:
+        return reverse("console:event-detail", args=[event.pk])
 
-    def post(self, request, pk):
-        event = self.lookup()
+    def act(self, event) -> None:
         result = delivery_services.event_retry(event=event)
         if result["retried"]:
             n = len(result["retried"])
-            messages.success(request, f"Retrying {n} deliver{'y' if n == 1 else 'ies'}.")
+            messages.success(self.request, f"Retrying {n} deliver{'y' if n == 1 else 'ies'}.")
         for error in result["errors"]:
-            messages.error(request, f"Delivery {error['delivery_id']} was not retried: {error['error']}.")
+            messages.error(self.request, f"Delivery {error['delivery_id']} was not retried: {error['error']}.")
         if not result["retried"] and not result["errors"]:
-            messages.info(request, "Nothing to retry: no delivery of this event is dead or waiting for a retry.")
-        return redirect("console:event-detail", pk=event.pk)
+            messages.info(self.request, "Nothing to retry: no delivery of this event is dead or waiting for a retry.")
