@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +19,7 @@ from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin, LookupFirstMixin
 from console.forms.destinations import TYPE_DESCRIPTIONS, TYPE_LABELS, DestinationForm, config_label
+from console.paging import page_of
 from console.views.generic import ActionView, ConfirmView, ServiceFormView
 from deliveries import selectors as delivery_selectors
 from deliveries import services as delivery_services
@@ -30,7 +30,6 @@ from destinations.providers.http import mask_headers
 from destinations.serializers import DestinationWriteSerializer
 from templates_catalog.catalog import all_templates, get_template, template_placeholders
 
-PAGE_SIZE = 25
 RECENT_ATTEMPTS = 20
 DEAD_LETTERS_SHOWN = 50
 # Seconds between refreshes of the live part of the detail page.
@@ -42,9 +41,8 @@ class DestinationListView(ConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         destinations = selectors.destinations_for_organization(organization=self.organization).select_related("circuit")
-        rows = delivery_selectors.with_last_attempt(destinations).order_by("-created_at", "-id")
-        page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        return super().get_context_data(page=page, **kwargs)
+        rows = delivery_selectors.with_last_attempt(destinations)
+        return super().get_context_data(page=page_of(self.request, rows), **kwargs)
 
 
 def human_seconds(seconds: float) -> str:
