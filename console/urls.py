@@ -42,6 +42,11 @@ urlpatterns = [
         name="destination-dead-letters-retry",
     ),
     path(
+        "destinations/<str:pk>/dead-letters/retry/confirm/",
+        destinations.DeadLetterRetryAllConfirmView.as_view(),
+        name="destination-dead-letters-retry-confirm",
+    ),
+    path(
         "destinations/<str:pk>/dead-letters/<str:dead_letter_id>/retry/",
         destinations.DeadLetterRetryView.as_view(),
         name="destination-dead-letter-retry",

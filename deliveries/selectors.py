@@ -141,3 +141,8 @@ def attempt_counts_by_hour(*, organization, since: datetime) -> dict[datetime, d
         .order_by("hour")
     )
     return {row["hour"]: {"ok": row["ok"], "failed": row["failed"]} for row in rows}
+
+
+def dead_letters_by_delivery(*, event) -> dict[str, DeadLetter]:
+    """``{delivery_id: DeadLetter}`` of the event's dead deliveries (one query)."""
+    return {dead_letter.delivery_id: dead_letter for dead_letter in DeadLetter.objects.filter(event=event)}

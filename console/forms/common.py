@@ -41,11 +41,15 @@ class APIForm(forms.Form):
             message = f"{path}: {message}"
         return None, message
 
-    def add_api_errors(self, errors: dict[str, list[str]]) -> None:
-        """Put ``{path: [messages]}`` beside the form's fields (``place_error``)."""
+    def add_api_errors(self, errors: dict[str, list[str]], *, only_new: bool = False) -> None:
+        """Put ``{path: [messages]}`` beside the form's fields (``place_error``); with
+        ``only_new``, not beside a field that already shows an error."""
         for path, messages in errors.items():
             for message in messages:
-                self.add_error(*self.place_error(path, message))
+                field, words = self.place_error(path, message)
+                if only_new and field is not None and field in self.errors:
+                    continue
+                self.add_error(field, words)
 
 
 def error_dict(exc) -> dict[str, list[str]]:
@@ -77,6 +81,14 @@ def call_service(form: APIForm, service, *, serializer_class=None, data: dict, c
     except Conflict as exc:
         form.add_error(conflict_field, str(exc.detail))
     raise ServiceRefused()
+
+
+def check_the_rest(form: APIForm, serializer_class) -> None:
+    """On a form that already has errors: add what the API's write serializer says about its
+    other fields, so that one submit reports every error found without saving anything."""
+    payload = serializer_class(data=form.to_api(), partial=True)
+    if not payload.is_valid():
+        form.add_api_errors(_flatten_details(payload.errors), only_new=True)
 
 
 def lines(value: str) -> list[str]:

@@ -333,7 +333,7 @@ class DestinationForm(APIForm):
     def to_api(self) -> dict:
         """The API body this form stands for (after ``is_valid()``); a provider field that is
         not valid JSON adds its error to the form."""
-        data = {name: self.cleaned_data[name] for name in (*services.PLAIN_FIELDS, "url") if name in self.fields}
+        data = {name: self.cleaned_data[name] for name in (*services.PLAIN_FIELDS, "url") if name in self.cleaned_data}
         if self.cleaned_data.get("slug"):
             data["slug"] = self.cleaned_data["slug"]
         elif self.destination is not None:
@@ -346,6 +346,23 @@ class DestinationForm(APIForm):
             if self.template is not None:
                 data["template"] = self.template.id
         return data
+
+    POLICY_FIELDS = (
+        "retry_max_attempts",
+        "retry_backoff_type",
+        "retry_intervals",
+        "retry_jitter",
+        "circuit_breaker_enabled",
+        "circuit_breaker_reset_ms",
+    )
+
+    def policy(self) -> Destination | None:
+        """An unsaved row with the retry and breaker settings of the form: the submitted ones
+        when they are valid, else the stored ones (None for a new destination not submitted)."""
+        cleaned = getattr(self, "cleaned_data", None)
+        if cleaned is not None and all(name in cleaned for name in self.POLICY_FIELDS):
+            return Destination(**{name: cleaned[name] for name in self.POLICY_FIELDS})
+        return self.destination
 
     def secret_field_names(self) -> list[str]:
         names = [CONFIG_PREFIX + name for name in self.provider.secret_fields()]

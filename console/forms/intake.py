@@ -87,18 +87,20 @@ class SourceForm(APIForm):
         return initial
 
     def to_api(self) -> dict:
-        """The body a ``POST``/``PATCH /v1/sources`` would carry."""
+        """The body a ``POST``/``PATCH /v1/sources`` would carry (of the fields that are valid)."""
         data = dict(self.cleaned_data)
-        data.pop("generate_secret")
-        data["verification_type"] = data["verification_type"] or None
-        data["dedup_strategy"] = data["dedup_strategy"] or None
-        data["ip_allowlist"] = lines(data["ip_allowlist"])
-        data["ip_denylist"] = lines(data["ip_denylist"])
-        if not data["slug"]:
-            data.pop("slug")
-        if not data["verification_secret"] and (self.editing or not data["verification_type"]):
+        data.pop("generate_secret", None)
+        for name in ("verification_type", "dedup_strategy"):
+            if name in data:
+                data[name] = data[name] or None
+        for name in ("ip_allowlist", "ip_denylist"):
+            if name in data:
+                data[name] = lines(data[name])
+        if not data.get("slug"):
+            data.pop("slug", None)
+        if not data.get("verification_secret") and (self.editing or not data.get("verification_type")):
             # Editing: empty keeps the stored secret.
-            data.pop("verification_secret")
+            data.pop("verification_secret", None)
         return data
 
 
@@ -170,6 +172,6 @@ class TopicForm(APIForm):
 
     def to_api(self) -> dict:
         data = dict(self.cleaned_data)
-        if not data["slug"]:
-            data.pop("slug")
+        if not data.get("slug"):
+            data.pop("slug", None)
         return data

@@ -21,6 +21,7 @@ from console.base import ConsoleMixin, LookupFirstMixin
 from console.forms.destinations import TYPE_DESCRIPTIONS, TYPE_LABELS, DestinationForm, config_label
 from console.paging import page_of
 from console.views.generic import ActionView, ConfirmView, ServiceFormView
+from console.words import cooldown_warning, dead_letter_reason, human_seconds, last_error_words
 from deliveries import selectors as delivery_selectors
 from deliveries import services as delivery_services
 from destinations import selectors, services
@@ -45,14 +46,6 @@ class DestinationListView(ConsoleMixin, TemplateView):
         return super().get_context_data(page=page_of(self.request, rows), **kwargs)
 
 
-def human_seconds(seconds: float) -> str:
-    """``90`` → "1.5 min", ``7200`` → "2 h": retry intervals and cooldowns as people say them."""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:g} {unit}" if (seconds * 10) % size == 0 else f"{seconds / size:.1f} {unit}"
-    return f"{seconds:g} s"
-
-
 class DestinationLookup(LookupFirstMixin):
     """Another organization's destination id is a 404 whatever the method (405 only for ours)."""
 
@@ -66,6 +59,12 @@ def live_context(destination) -> dict:
         "-created_at", "-id"
     )
     circuit = selectors.destination_circuit(destination=destination)
+    shown = list(dead_letters[:DEAD_LETTERS_SHOWN])
+    for dead_letter in shown:
+        dead_letter.reason_text = dead_letter_reason(dead_letter.reason)
+        dead_letter.error_text = last_error_words(
+            dead_letter.last_error or dead_letter.delivery.last_error, attempt_count=dead_letter.delivery.attempt_count
+        )
     probe_at = None
     if circuit.state == CircuitStateValue.OPEN and circuit.opened_at:
         probe_at = circuit.opened_at + timedelta(milliseconds=destination.circuit_breaker_reset_ms)
@@ -74,7 +73,7 @@ def live_context(destination) -> dict:
         "circuit": circuit,
         "probe_at": probe_at,
         "attempts": delivery_selectors.attempts_for_destination(destination=destination)[:RECENT_ATTEMPTS],
-        "dead_letters": dead_letters[:DEAD_LETTERS_SHOWN],
+        "dead_letters": shown,
         "dead_letter_count": dead_letters.count(),
         "waiting": delivery_selectors.waiting_delivery_counts(destination=destination),
     }
@@ -97,6 +96,7 @@ class DestinationDetailView(ConsoleMixin, DestinationLookup, TemplateView):
             refresh_seconds=LIVE_REFRESH_SECONDS,
             intervals=", ".join(human_seconds(n) for n in destination.retry_intervals or []),
             cooldown=human_seconds(destination.circuit_breaker_reset_ms / 1000),
+            cooldown_warning=cooldown_warning(destination),
             **kwargs,
         )
 
@@ -131,7 +131,14 @@ class DestinationFormView(ServiceFormView):
     invalid_status = 400
 
     def get_context_data(self, form) -> dict:
-        return {"form": form, "destination": form.destination, "template": form.template, "type": form.type}
+        policy = form.policy()
+        return {
+            "form": form,
+            "destination": form.destination,
+            "template": form.template,
+            "type": form.type,
+            "cooldown_warning": cooldown_warning(policy) if policy is not None else None,
+        }
 
     def service(self, data):
         if self.object is None:
@@ -144,6 +151,9 @@ class DestinationFormView(ServiceFormView):
     def done(self, destination):
         verb = "saved" if self.object else "created"
         messages.success(self.request, f"Destination “{destination.name}” {verb}.")
+        warning = cooldown_warning(destination)
+        if warning:
+            messages.warning(self.request, warning)
         return redirect(self.success_url(destination))
 
     def refused(self, form) -> None:
@@ -253,8 +263,49 @@ class StatusChangeView(DestinationActionView):
         messages.success(self.request, f"Destination {word}.")
 
 
+class DeadLetterRetryAllConfirmView(ConsoleMixin, DestinationLookup, TemplateView):
+    """ "Retry all" asks first, with the count; when the circuit is not closed it says what
+    would happen (the retried deliveries held again) and offers to reset it first."""
+
+    template_name = "console/pages/confirm.html"
+
+    def get(self, request, *args, **kwargs):
+        destination = self.lookup()
+        count = delivery_selectors.dead_letters_for_destination(destination=destination).count()
+        if not count:
+            messages.info(request, "No dead letters to retry.")
+            return redirect("console:destination-detail", pk=destination.pk)
+        circuit = selectors.destination_circuit(destination=destination)
+        letters = f"{count} dead letter{'s' if count != 1 else ''}"
+        consequences = ["Each goes back to the delivery engine with a fresh retry cycle; its past attempts stay."]
+        alternatives = []
+        if circuit.state != CircuitStateValue.CLOSED:
+            consequences.append(
+                f"The circuit is {circuit.state.replace('_', '-')}: retried deliveries would be held until it "
+                "closes, and dead-lettered again if it stays open longer than the retry window. "
+                "Reset the circuit to send them now."
+            )
+            alternatives.append({"name": "reset_circuit", "value": "1", "label": "Reset circuit and retry"})
+        context = {
+            "title": "Retry dead letters",
+            "question": f"Retry the {letters} of “{destination.name}”?",
+            "consequences": consequences,
+            "alternatives": alternatives,
+            "confirm_label": f"Retry {letters}",
+            "confirm_class": "plain" if alternatives else "primary",
+            "action_url": reverse("console:destination-dead-letters-retry", args=[destination.pk]),
+            "cancel_url": reverse("console:destination-detail", args=[destination.pk]),
+        }
+        return render(request, self.template_name, context)
+
+
 class DeadLetterRetryAllView(DestinationActionView):
+    """POST: retry every dead letter in a job; with ``reset_circuit`` close the circuit first."""
+
     def act(self, destination) -> None:
+        if self.request.POST.get("reset_circuit"):
+            services.circuit_reset(destination=destination)
+            messages.success(self.request, "Circuit closed.")
         job = delivery_services.dead_letter_retry_job_create(organization=self.organization, destination=destination)
         if job.total:
             messages.success(self.request, f"Retrying {job.total} dead letter(s) (job {job.pk}).")

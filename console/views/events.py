@@ -15,9 +15,10 @@ from console.base import ConsoleMixin, LookupFirstMixin
 from console.forms.events import EventFilterForm
 from console.paging import page_of
 from console.views.generic import ActionView
+from console.words import dead_letter_reason, last_error_words
 from deliveries import services as delivery_services
 from deliveries.models import DeliveryStatus
-from deliveries.selectors import delivery_status_counts, events_delivered_to
+from deliveries.selectors import dead_letters_by_delivery, delivery_status_counts, events_delivered_to
 from destinations.selectors import destination_choices, destination_names
 from intake import selectors
 from intake.models import Event
@@ -96,6 +97,7 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
         names = destination_names(
             organization=self.organization, destination_ids=[d.destination_id for d in event.delivery_list]
         )
+        dead_letters = dead_letters_by_delivery(event=event)
         attempts = defaultdict(list)
         for attempt in event.attempt_list:
             attempt.timeline_class = "succeeded" if attempt.status == "success" else attempt.status
@@ -106,6 +108,12 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
             delivery.destination_name = names.get(delivery.destination_id, delivery.destination_id)
             delivery.timeline = attempts.get(delivery.pk, [])
             delivery.transformed_text = _indented(delivery.transformed_payload)
+            dead_letter = dead_letters.get(delivery.pk)
+            if dead_letter is not None:
+                delivery.dead_reason = dead_letter_reason(dead_letter.reason)
+                delivery.dead_error = last_error_words(
+                    dead_letter.last_error or delivery.last_error, attempt_count=len(delivery.timeline)
+                )
         event.status_label = event.status.replace("_", " ")
         body, body_kind = _pretty_body(event)
         retryable = any(d.status in (DeliveryStatus.DEAD, DeliveryStatus.SCHEDULED) for d in event.delivery_list)

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views import View
 
 from console.base import ConsoleMixin, LookupFirstMixin, safe_next
-from console.forms.common import ServiceRefused, call_service
+from console.forms.common import ServiceRefused, call_service, check_the_rest
 
 
 class ServiceFormView(ConsoleMixin, LookupFirstMixin, View):
@@ -101,6 +101,8 @@ class ServiceFormView(ConsoleMixin, LookupFirstMixin, View):
                 self.object = self.lookup()
             else:
                 return self.done(obj)
+        elif self.serializer_class is not None:
+            check_the_rest(form, self.serializer_class)
         self.refused(form)
         return self.render_form(form, status=self.invalid_status)
 
