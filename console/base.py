@@ -1,4 +1,4 @@
-"""What every console page shares: login, the selected organization, small helpers.
+"""What every console page shares: login, the selected organization, the row lookup, ``next``.
 
 The console is the session-cookie web UI. Views are thin: reads go through the selectors and
 writes through the services of each app, exactly as the REST API does, so both interfaces
@@ -11,7 +11,6 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from hookstream.api.authentication import session_organization
-from hookstream.models import Membership
 
 
 class ConsoleMixin(LoginRequiredMixin):
@@ -27,8 +26,21 @@ class ConsoleMixin(LoginRequiredMixin):
         return super().dispatch(request, *args, **kwargs)
 
 
-def memberships_of(user):
-    return Membership.objects.select_related("organization").filter(user=user).order_by("organization__name")
+class LookupFirstMixin:
+    """A method the page does not allow answers 404 for a row outside the organization and
+    405 only for the organization's own rows: another organization's id is a 404 whatever
+    the method, and says nothing about the page.
+
+    ``lookup()`` returns the page's row through a selector (404 outside the organization);
+    pages about no row return None.
+    """
+
+    def lookup(self):
+        return None
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        self.lookup()
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
 
 def safe_next(request, fallback: str) -> str:

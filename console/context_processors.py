@@ -1,6 +1,6 @@
 """Template context for the console layout: the selected organization and the switcher."""
 
-from console.base import memberships_of
+from hookstream.selectors import memberships_of
 
 
 def console(request):
@@ -10,5 +10,5 @@ def console(request):
     # Lazy: the query runs only on pages that render the switcher.
     return {
         "current_organization": getattr(request, "organization", None),
-        "memberships": memberships_of(user),
+        "memberships": memberships_of(user=user),
     }

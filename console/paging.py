@@ -1,4 +1,5 @@
-"""Pages of a list, newest first, with an "Older" link — the API's cursor pagination.
+"""The console's one pager: pages of a list, newest first, with "Older" and "Newest" links
+(``console/pages/_pager.html``) — the API's cursor pagination.
 
 No COUNT(*): a page is ``limit + 1`` rows from the ``(organization, -created_at, -id)``
 indexes, however many rows the organization has.

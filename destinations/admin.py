@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from deliveries.circuit import circuit_reset
-from deliveries.services import destination_update, replay_job_create
+from deliveries.services import destination_delete, destination_update, replay_job_create
 from destinations import selectors
 from destinations.models import CircuitState, Destination, DestinationStatus
 from hookstream.api.exceptions import error_details
@@ -71,7 +71,9 @@ class DestinationAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [CircuitInline]
-    actions = [reset_circuit, "pause", "resume", "replay_range"]
+    # "delete_selected" replaces Django's bulk delete, which would delete the rows and cascade
+    # to their deliveries, attempts and dead letters.
+    actions = ["delete_selected", reset_circuit, "pause", "resume", "replay_range"]
 
     def get_queryset(self, request):
         return Destination.all_objects.select_related("organization", "circuit")
@@ -110,6 +112,35 @@ class DestinationAdmin(admin.ModelAdmin):
     @admin.action(description="Resume selected destinations (release held deliveries)")
     def resume(self, request, queryset):
         self._set_status(request, queryset, DestinationStatus.ACTIVE)
+
+    @admin.action(description="Delete selected destinations (their history stays)…")
+    def delete_selected(self, request, queryset):
+        """Ask first, then soft-delete each live destination as ``DELETE /v1/destinations/<id>``
+        does (``destination_delete``): hidden, what it still owed cancelled, history kept."""
+        destinations = list(queryset.filter(deleted_at__isnull=True))
+        if request.POST.get("post") == "yes":
+            for destination in destinations:
+                destination_delete(destination=destination)
+            self.message_user(request, f"Deleted {len(destinations)} destination(s); their history stays.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete destinations",
+            "opts": self.model._meta,
+            "destinations": destinations,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "delete_selected",
+        }
+        return TemplateResponse(request, "admin/destinations/delete_selected.html", context)
+
+    def delete_model(self, request, obj):
+        """The change page's Delete button: the same soft delete."""
+        destination_delete(destination=obj)
+
+    def get_deleted_objects(self, objs, request):
+        # Nothing cascades: the confirmation lists the destinations alone.
+        destinations = list(objs)
+        return [str(d) for d in destinations], {"destinations": len(destinations)}, set(), []
 
     @admin.action(description="Replay events of a time range to selected destinations…")
     def replay_range(self, request, queryset):

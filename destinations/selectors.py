@@ -6,7 +6,7 @@ The list with delivery counts is ``deliveries.selectors.destinations_with_delive
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from destinations.models import CircuitState, Destination
+from destinations.models import CircuitState, CircuitStateValue, Destination
 from destinations.providers import get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from hookstream import crypto
@@ -90,3 +90,29 @@ def masked_signing_config(destination: Destination) -> dict | None:
     if not destination.signing_config:
         return None
     return _masked(destination.signing_config, SIGNING_SECRET_FIELDS)
+
+
+def destination_choices(*, organization) -> list[tuple[str, str]]:
+    """``[(id, name)]`` of the organization's live destinations, by name (no count computed)."""
+    return list(Destination.objects.filter(organization=organization).order_by("name", "id").values_list("id", "name"))
+
+
+def destination_names(*, organization, destination_ids) -> dict[str, str]:
+    """``{id: name}`` of these destinations of ``organization``, deleted ones too (their
+    deliveries stay in the history)."""
+    return dict(
+        Destination.all_objects.filter(organization=organization, pk__in=set(destination_ids)).values_list("id", "name")
+    )
+
+
+def circuits_not_closed(*, organization) -> QuerySet[CircuitState]:
+    """The open and half-open circuits of the organization's live destinations, latest opened first."""
+    return (
+        CircuitState.objects.select_related("destination")
+        .filter(
+            destination__organization=organization,
+            destination__deleted_at__isnull=True,
+            state__in=[CircuitStateValue.OPEN, CircuitStateValue.HALF_OPEN],
+        )
+        .order_by("-opened_at")
+    )

@@ -8,10 +8,11 @@ from __future__ import annotations
 from functools import cache
 
 from django.db import connection
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from destinations.models import Destination, DestinationStatus
-from intake.models import Connection, Source, Subscription, Topic
+from intake.models import Connection, Event, Source, Subscription, Topic
 
 ROUTE_FIELDS = ("id", "destination_id", "filter_rules", "transform_expression")
 
@@ -84,3 +85,81 @@ def topic_routes(*, topic: Topic) -> list[Subscription]:
             topic=topic, destination__deleted_at__isnull=True, destination__status=DestinationStatus.ACTIVE
         ).only(*ROUTE_FIELDS)
     )
+
+
+# --- pages of the console ----------------------------------------------------------------------
+
+
+def sources_for_organization(*, organization) -> QuerySet[Source]:
+    """The organization's sources, each annotated with ``connection_count``."""
+    return Source.objects.filter(organization=organization).annotate(connection_count=Count("connections"))
+
+
+def source_get(*, organization, source_id: str) -> Source:
+    """One source of ``organization``; 404 for anything else (another organization's id too)."""
+    source = Source.objects.filter(organization=organization, pk=source_id).first()
+    if source is None:
+        raise Http404("No such source.")
+    return source
+
+
+def source_choices(*, organization) -> list[tuple[str, str]]:
+    """``[(id, name)]`` of the organization's sources, by name."""
+    return list(Source.objects.filter(organization=organization).order_by("name", "id").values_list("id", "name"))
+
+
+def source_connections(*, source: Source) -> QuerySet[Connection]:
+    """The source's connections with their destination, oldest first."""
+    return source.connections.select_related("destination").order_by("created_at", "id")
+
+
+def connections_for_organization(*, organization, source_id: str | None = None) -> QuerySet[Connection]:
+    """The organization's connections with source and destination (of one source if given)."""
+    connections = Connection.objects.filter(organization=organization).select_related("source", "destination")
+    if source_id:
+        connections = connections.filter(source_id=source_id)
+    return connections
+
+
+def connection_get(*, organization, connection_id: str) -> Connection:
+    """One connection of ``organization`` with source and destination; 404 otherwise."""
+    connection = connections_for_organization(organization=organization).filter(pk=connection_id).first()
+    if connection is None:
+        raise Http404("No such connection.")
+    return connection
+
+
+def topics_for_organization(*, organization) -> QuerySet[Topic]:
+    """The organization's topics, each annotated with ``subscription_count``."""
+    return Topic.objects.filter(organization=organization).annotate(subscription_count=Count("subscriptions"))
+
+
+def topic_get(*, organization, topic_id: str) -> Topic:
+    """One topic of ``organization``; 404 for anything else (another organization's id too)."""
+    topic = Topic.objects.filter(organization=organization, pk=topic_id).first()
+    if topic is None:
+        raise Http404("No such topic.")
+    return topic
+
+
+def topic_subscriptions(*, topic: Topic) -> QuerySet[Subscription]:
+    """The topic's subscriptions with their destination, oldest first."""
+    return topic.subscriptions.select_related("destination").order_by("created_at", "id")
+
+
+def subscription_get(*, topic: Topic, subscription_id: str) -> Subscription:
+    """One subscription of ``topic``; 404 otherwise."""
+    subscription = (
+        Subscription.objects.filter(topic=topic, pk=subscription_id).select_related("topic", "destination").first()
+    )
+    if subscription is None:
+        raise Http404("No such subscription.")
+    return subscription
+
+
+def event_get(*, organization, event_id: str) -> Event:
+    """One event of ``organization``, its id only (enough to act on it); 404 otherwise."""
+    event = Event.objects.only("id").filter(organization=organization, pk=event_id).first()
+    if event is None:
+        raise Http404("No such event.")
+    return event

@@ -106,10 +106,12 @@ def test_the_list_is_paginated(alice):
     for n in range(27):
         make_destination(alice.org, name=f"Dest {n:02d}")
     client = _client(alice)
-    first = client.get(reverse("console:destination-list")).content.decode()
-    second = client.get(reverse("console:destination-list") + "?page=2").content.decode()
-    assert "Page 1 of 2" in first and "Dest 26" in first and "Dest 00" not in first
-    assert "Dest 00" in second and "Dest 26" not in second
+    first = client.get(reverse("console:destination-list"))
+    older = first.context["page"].older_query
+    assert "Older" in first.content.decode() and older and "cursor=" in older
+    assert "Dest 26" in first.content.decode() and "Dest 00" not in first.content.decode()
+    second = client.get(reverse("console:destination-list") + f"?{older}").content.decode()
+    assert "Dest 00" in second and "Dest 26" not in second and "Newest" in second
 
 
 def test_detail_shows_masked_config_retry_policy_circuit_attempts_and_dead_letters(alice):

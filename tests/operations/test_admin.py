@@ -153,3 +153,33 @@ def test_replay_time_range_action_asks_for_the_range_then_starts_a_job(su, world
     replay_job_run(job_id=job.pk)  # what the worker runs
     replayed = Delivery.objects.get(event=event, trigger_type=TriggerType.REPLAY)
     assert replayed.replay_job == job and replayed.destination == world
+
+
+def test_delete_selected_destinations_asks_then_soft_deletes_as_the_api_does(su, world):
+    waiting = make_delivery(make_event(world.organization), world, status=DeliveryStatus.PENDING)
+    page = _action(su, Destination, "delete_selected", [world.pk])
+    assert b"Delete these destinations?" in page.content and b"history" in page.content
+    assert Destination.objects.filter(pk=world.pk).exists()  # only asked so far
+
+    response = su.post(
+        _url(Destination), {"action": "delete_selected", "_selected_action": [world.pk], "post": "yes"}, follow=True
+    )
+    assert b"Deleted 1 destination(s)" in response.content
+    row = Destination.all_objects.get(pk=world.pk)
+    assert row.deleted_at is not None and row.status == "disabled"
+    assert not Destination.objects.filter(pk=world.pk).exists()
+    # The history stays; what it still owed is cancelled.
+    assert DeliveryAttempt.objects.filter(destination=world).exists()
+    assert DeadLetter.objects.filter(destination=world).exists()
+    assert Delivery.objects.get(pk=waiting.pk).status == DeliveryStatus.CANCELLED
+
+
+def test_the_change_page_delete_is_the_same_soft_delete(su, world):
+    confirm = su.get(_url(Destination, "delete", world.pk))
+    html = confirm.content.decode()
+    # Only the destination is listed: nothing cascades.
+    assert confirm.status_code == 200 and "<li>Destinations: 1</li>" in html
+    assert "Deliveries:" not in html and "Dead letters:" not in html and "Delivery attempts:" not in html
+    su.post(_url(Destination, "delete", world.pk), {"post": "yes"}, follow=True)
+    assert Destination.all_objects.get(pk=world.pk).deleted_at is not None
+    assert DeliveryAttempt.objects.filter(destination=world).exists()

@@ -189,3 +189,36 @@ def test_purge_keeps_events_still_owed_to_a_destination(alice):
     assert "Deleted 1 event(s)" in out and "Kept 4 older event(s)" in out
     assert not Event.objects.filter(pk=done.pk).exists()
     assert Event.objects.filter(pk__in=[e.pk for e in owed.values()]).count() == 4
+
+
+def test_retry_dead_letters_dry_run_says_what_it_would_do_and_changes_nothing(alice):
+    dest = make_destination(alice.org)
+    _dead(alice.org, dest)
+    second = _dead(alice.org, dest)
+    DeadLetter.objects.filter(pk=second.pk).update(reason="circuit_open")
+    CircuitState.objects.filter(destination=dest).update(state=CircuitStateValue.OPEN)
+    out, _ = run("retry_dead_letters", "--destination", dest.pk, "--dry-run", "--reset-circuit")
+    assert "Would retry 2 dead letter(s)" in out and "1 circuit_open, 1 max_attempts" in out
+    assert "circuit open, would be reset first" in out and "Nothing changed" in out
+    assert DeadLetter.objects.count() == 2
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DEAD}
+    assert CircuitState.objects.get(destination=dest).state == CircuitStateValue.OPEN
+
+
+def test_retry_dead_letters_warns_about_an_open_circuit(alice):
+    dest = make_destination(alice.org)
+    dead = _dead(alice.org, dest)
+    CircuitState.objects.filter(destination=dest).update(state=CircuitStateValue.OPEN)
+    out, err = run("retry_dead_letters", "--destination", dest.pk)
+    assert "Retried 1" in out and "is open" in err and "--reset-circuit" in err
+    assert Delivery.objects.get(pk=dead.delivery_id).status == DeliveryStatus.PENDING
+
+
+def test_retry_dead_letters_can_reset_the_circuit_first(alice):
+    dest = make_destination(alice.org)
+    dead = _dead(alice.org, dest)
+    CircuitState.objects.filter(destination=dest).update(state=CircuitStateValue.OPEN, failure_count=5)
+    out, err = run("retry_dead_letters", "--destination", dest.pk, "--reset-circuit")
+    assert "Retried 1" in out and "reset (was open)" in err
+    assert CircuitState.objects.get(destination=dest).state == CircuitStateValue.CLOSED
+    assert Delivery.objects.get(pk=dead.delivery_id).status == DeliveryStatus.PENDING

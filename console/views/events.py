@@ -7,51 +7,25 @@ import json
 from collections import defaultdict
 
 from django.contrib import messages
-from django.db.models import Count, Exists, OuterRef
 from django.db.models.fields.json import KT
-from django.shortcuts import redirect
-from django.views import View
+from django.urls import reverse
 from django.views.generic import TemplateView
 
-from console.base import ConsoleMixin
-from console.forms_pages import EventFilterForm
-from console.owned import LookupFirstMixin, owned
+from console.base import ConsoleMixin, LookupFirstMixin
+from console.forms.events import EventFilterForm
 from console.paging import page_of
-from deliveries import selectors
+from console.views.generic import ActionView
+from console.words import dead_letter_reason, last_error_words
+from deliveries import selectors as delivery_selectors
 from deliveries import services as delivery_services
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import DeliveryStatus
+from deliveries.selectors import dead_letters_by_delivery, delivery_status_counts, events_delivered_to
 from deliveries.serializers import EventDetailSerializer
-from destinations.models import Destination
-from destinations.selectors import destinations_for_organization
-from intake.models import Event, Source
+from destinations.selectors import destination_choices, destination_names
+from intake import selectors
+from intake.models import Event
 
 RESPONSE_EXCERPT_CHARS = 500
-
-
-def source_choices(organization) -> list[tuple[str, str]]:
-    return list(Source.objects.filter(organization=organization).order_by("name", "id").values_list("id", "name"))
-
-
-def destination_choices(organization) -> list[tuple[str, str]]:
-    # values_list drops the selector's delivery_count annotation: no count is computed.
-    return list(
-        destinations_for_organization(organization=organization).order_by("name", "id").values_list("id", "name")
-    )
-
-
-def _delivery_summaries(event_ids) -> dict[str, list[tuple[str, int]]]:
-    """``{event_id: [(delivery status, how many), …]}`` for one page of events (one query)."""
-    summary = defaultdict(list)
-    rows = (
-        Delivery.objects.filter(event_id__in=event_ids)
-        .order_by()
-        .values_list("event_id", "status")
-        .annotate(n=Count("pk"))
-        .order_by("event_id", "status")
-    )
-    for event_id, status, n in rows:
-        summary[event_id].append((status, n))
-    return summary
 
 
 class EventListView(ConsoleMixin, TemplateView):
@@ -59,30 +33,29 @@ class EventListView(ConsoleMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         org = self.organization
-        sources = source_choices(org)
-        destinations = destination_choices(org)
         form = EventFilterForm(
-            self.request.GET or None, statuses=selectors.EventStatus.ALL, sources=sources, destinations=destinations
+            self.request.GET or None,
+            statuses=delivery_selectors.EventStatus.ALL,
+            sources=selectors.source_choices(organization=org),
+            destinations=destination_choices(organization=org),
         )
         events = (
-            selectors.events_for_organization(organization=org)
+            delivery_selectors.events_for_organization(organization=org)
             .select_related("source", "topic")
             .annotate(event_type=KT("payload__type"))
         )
         if form.is_bound and form.is_valid():
             wanted = form.cleaned_data
             if wanted["status"]:
-                events = events.filter(selectors.STATUS_CONDITIONS[wanted["status"]])
+                events = events.filter(delivery_selectors.STATUS_CONDITIONS[wanted["status"]])
             if wanted["source_id"]:
                 events = events.filter(source_id=wanted["source_id"])
             if wanted["destination_id"]:
-                events = events.filter(
-                    Exists(Delivery.objects.filter(event=OuterRef("pk"), destination_id=wanted["destination_id"]))
-                )
+                events = events_delivered_to(events, destination_id=wanted["destination_id"])
         elif form.is_bound:
             events = events.none()
         page = page_of(self.request, events)
-        summaries = _delivery_summaries([event.pk for event in page.rows])
+        summaries = delivery_status_counts(event_ids=[event.pk for event in page.rows])
         for event in page.rows:
             event.status_label = event.status.replace("_", " ")
             event.delivery_summary = summaries.get(event.pk, [])
@@ -113,20 +86,19 @@ def _pretty_body(event) -> tuple[str, str]:
 
 class EventLookupMixin(LookupFirstMixin):
     def lookup(self) -> Event:
-        return owned(Event.objects.only("id"), self.organization, self.kwargs["pk"])
+        return selectors.event_get(organization=self.organization, event_id=self.kwargs["pk"])
 
 
 class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
     template_name = "console/events/detail.html"
 
     def get_context_data(self, **kwargs):
-        event = selectors.event_detail(organization=self.organization, event_id=kwargs["pk"])
+        event = delivery_selectors.event_detail(organization=self.organization, event_id=kwargs["pk"])
         # Deleted destinations too: their deliveries stay in the history.
-        names = dict(
-            Destination.all_objects.filter(
-                organization=self.organization, pk__in={d.destination_id for d in event.delivery_list}
-            ).values_list("id", "name")
+        names = destination_names(
+            organization=self.organization, destination_ids=[d.destination_id for d in event.delivery_list]
         )
+        dead_letters = dead_letters_by_delivery(event=event)
         attempts = defaultdict(list)
         for attempt in event.attempt_list:
             attempt.timeline_class = "succeeded" if attempt.status == "success" else attempt.status
@@ -137,6 +109,12 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
             delivery.destination_name = names.get(delivery.destination_id, delivery.destination_id)
             delivery.timeline = attempts.get(delivery.pk, [])
             delivery.transformed_text = _indented(delivery.transformed_payload)
+            dead_letter = dead_letters.get(delivery.pk)
+            if dead_letter is not None:
+                delivery.dead_reason = dead_letter_reason(dead_letter.reason)
+                delivery.dead_error = last_error_words(
+                    dead_letter.last_error or delivery.last_error, attempt_count=len(delivery.timeline)
+                )
         event.status_label = event.status.replace("_", " ")
         body, body_kind = _pretty_body(event)
         retryable = any(d.status in (DeliveryStatus.DEAD, DeliveryStatus.SCHEDULED) for d in event.delivery_list)
@@ -151,19 +129,18 @@ class EventDetailView(ConsoleMixin, EventLookupMixin, TemplateView):
         )
 
 
-class EventRetryView(ConsoleMixin, EventLookupMixin, View):
+class EventRetryView(EventLookupMixin, ActionView):
     """POST: retry every dead or scheduled delivery of the event (``event_retry``)."""
 
-    http_method_names = ["post"]
+    def success_url(self, event) -> str:
+        return reverse("console:event-detail", args=[event.pk])
 
-    def post(self, request, pk):
-        event = self.lookup()
+    def act(self, event) -> None:
         result = delivery_services.event_retry(event=event)
         if result["retried"]:
             n = len(result["retried"])
-            messages.success(request, f"Retrying {n} deliver{'y' if n == 1 else 'ies'}.")
+            messages.success(self.request, f"Retrying {n} deliver{'y' if n == 1 else 'ies'}.")
         for error in result["errors"]:
-            messages.error(request, f"Delivery {error['delivery_id']} was not retried: {error['error']}.")
+            messages.error(self.request, f"Delivery {error['delivery_id']} was not retried: {error['error']}.")
         if not result["retried"] and not result["errors"]:
-            messages.info(request, "Nothing to retry: no delivery of this event is dead or waiting for a retry.")
-        return redirect("console:event-detail", pk=event.pk)
+            messages.info(self.request, "Nothing to retry: no delivery of this event is dead or waiting for a retry.")

@@ -16,18 +16,14 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions as drf_exceptions
 
-from deliveries import services as delivery_services
+from console.forms.common import APIForm
 from destinations import selectors, services
 from destinations.models import BackoffType, Destination, DestinationStatus, DestinationType, HttpMethod
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
-from destinations.serializers import DestinationWriteSerializer
 from destinations.signing import ALGORITHMS, DEFAULT_HEADER, MODE_HMAC, MODE_STANDARD_WEBHOOKS
-from hookstream.api.exceptions import error_details
-from hookstream.errors import Conflict
+from templates_catalog.catalog import template_placeholders
 
 CONFIG_PREFIX = "cfg_"
 SIGNING_NONE = "none"
@@ -89,15 +85,11 @@ def _join(*parts: str) -> str:
     return " ".join(part.rstrip(".") + "." for part in parts if part)
 
 
-class FormRefused(Exception):
-    """The serializer or the service refused the input; the errors are on the form."""
-
-
 def _header_lines(headers: dict) -> str:
     return "\n".join(f"{name}: {value}" for name, value in headers.items())
 
 
-class DestinationForm(forms.Form):
+class DestinationForm(APIForm):
     name = forms.CharField(max_length=200)
     slug = forms.CharField(
         max_length=100, required=False, help_text="Lowercase letters, digits and hyphens; made from the name if empty."
@@ -256,8 +248,6 @@ class DestinationForm(forms.Form):
         """The form fields the template leaves for the user to fill in."""
         if self.template is None:
             return []
-        from templates_catalog.catalog import template_placeholders
-
         return [CONFIG_PREFIX + path[1] if len(path) == 2 else path[0] for path in template_placeholders(self.template)]
 
     def groups(self) -> list[tuple[str, list]]:
@@ -340,9 +330,10 @@ class DestinationForm(forms.Form):
             "include_timestamp": bool(self.cleaned_data.get("signing_include_timestamp")),
         }
 
-    def payload(self) -> dict:
-        """The API body this form stands for (after ``is_valid()``)."""
-        data = {name: self.cleaned_data[name] for name in (*services.PLAIN_FIELDS, "url") if name in self.fields}
+    def to_api(self) -> dict:
+        """The API body this form stands for (after ``is_valid()``); a provider field that is
+        not valid JSON adds its error to the form."""
+        data = {name: self.cleaned_data[name] for name in (*services.PLAIN_FIELDS, "url") if name in self.cleaned_data}
         if self.cleaned_data.get("slug"):
             data["slug"] = self.cleaned_data["slug"]
         elif self.destination is not None:
@@ -355,6 +346,23 @@ class DestinationForm(forms.Form):
             if self.template is not None:
                 data["template"] = self.template.id
         return data
+
+    POLICY_FIELDS = (
+        "retry_max_attempts",
+        "retry_backoff_type",
+        "retry_intervals",
+        "retry_jitter",
+        "circuit_breaker_enabled",
+        "circuit_breaker_reset_ms",
+    )
+
+    def policy(self) -> Destination | None:
+        """An unsaved row with the retry and breaker settings of the form: the submitted ones
+        when they are valid, else the stored ones (None for a new destination not submitted)."""
+        cleaned = getattr(self, "cleaned_data", None)
+        if cleaned is not None and all(name in cleaned for name in self.POLICY_FIELDS):
+            return Destination(**{name: cleaned[name] for name in self.POLICY_FIELDS})
+        return self.destination
 
     def secret_field_names(self) -> list[str]:
         names = [CONFIG_PREFIX + name for name in self.provider.secret_fields()]
@@ -375,26 +383,7 @@ class DestinationForm(forms.Form):
             if name not in self.errors:
                 self.add_error(name, "Not kept after the errors on this form: enter the secret again.")
 
-    # --- saving ------------------------------------------------------------------------------
-
-    def save(self, *, organization) -> Destination:
-        """Create or update through the API serializer and the service; raises FormRefused."""
-        data = self.payload()
-        if self.errors:
-            raise FormRefused()
-        try:
-            payload = DestinationWriteSerializer(data=data)
-            payload.is_valid(raise_exception=True)
-            if self.destination is None:
-                return services.destination_create(organization=organization, data=payload.validated_data)
-            return delivery_services.destination_update(destination=self.destination, data=payload.validated_data)
-        except drf_exceptions.ValidationError as exc:
-            self.add_api_errors(error_details(exc))
-        except DjangoValidationError as exc:
-            self.add_api_errors(error_details(exc))
-        except Conflict as exc:
-            self.add_error("slug", str(exc))
-        raise FormRefused()
+    # --- errors of the API ------------------------------------------------------------------
 
     def field_for_path(self, path: str) -> str | None:
         """The form field showing the API error of ``path`` (``provider_config.token`` → ``cfg_token``)."""
@@ -408,10 +397,8 @@ class DestinationForm(forms.Form):
             candidate = head
         return candidate if candidate in self.fields else None
 
-    def add_api_errors(self, errors: dict[str, list[str]]) -> None:
-        for path, messages in errors.items():
-            field = self.field_for_path(path)
-            for message in messages:
-                if field is None and path != "non_field_errors":
-                    message = f"{path}: {message}"
-                self.add_error(field, message)
+    def place_error(self, path: str, message: str) -> tuple[str | None, str]:
+        field = self.field_for_path(path)
+        if field is None and path != "non_field_errors":
+            message = f"{path}: {message}"
+        return field, message

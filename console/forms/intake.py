@@ -1,89 +1,18 @@
-"""Forms of the events, sources, connections, topics and API key pages.
-
-A form only turns HTML input into the dict the REST API would receive (checkboxes into
-booleans, textareas into lists and JSON). That dict then goes through the API's own write
-serializer (field shapes) and the service (rules across fields and rows), exactly as a
-``POST /v1/…`` would; ``call_service`` puts what either of them refuses beside the form's
-fields, so the console never re-implements a rule.
-"""
+"""Forms of the source, connection, topic and subscription pages (``console.forms.common``
+says how they reach the API's serializers and services)."""
 
 from __future__ import annotations
 
-import json
-
 from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions as drf_exceptions
 
-from hookstream.api.exceptions import error_details
-from hookstream.errors import Conflict
+from console.forms.common import APIForm, json_field, json_text, lines
 from intake.models import DedupStrategy, SourceStatus, VerificationType
 from intake.serializers import FILTER_RULES_HELP, TRANSFORM_HELP
-
-
-class ServiceRefused(Exception):
-    """The serializer or the service refused the input; the errors are on the form."""
-
-
-def add_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
-    """Put ``{field: [messages]}`` beside the form's fields; others go to the top of the form."""
-    for field, messages in errors.items():
-        # A list item's error comes as "ip_allowlist.3": it belongs beside "ip_allowlist".
-        name, _, item = field.partition(".")
-        target = name if name in form.fields else None
-        for message in messages:
-            if target is None and field != "non_field_errors":
-                message = f"{field}: {message}"
-            elif item:
-                message = f"Entry {int(item) + 1 if item.isdigit() else item}: {message}"
-            form.add_error(target, message)
-
-
-def call_service(form: forms.Form, service, *, serializer_class=None, data: dict, conflict_field: str | None = None):
-    """Validate ``data`` with the API's write serializer, then call ``service(data)``.
-
-    Returns what the service returns; raises ``ServiceRefused`` after adding the errors to
-    ``form`` when the serializer or the service says no (400 and 409 alike).
-    """
-    try:
-        if serializer_class is not None:
-            payload = serializer_class(data=data)
-            payload.is_valid(raise_exception=True)
-            data = payload.validated_data
-        return service(data)
-    except (DjangoValidationError, drf_exceptions.ValidationError) as exc:
-        add_errors(form, error_details(exc))
-    except Conflict as exc:
-        form.add_error(conflict_field, str(exc))
-    raise ServiceRefused()
-
-
-def _lines(value: str) -> list[str]:
-    """One entry per line (commas separate too); blanks dropped."""
-    return [part.strip() for line in value.splitlines() for part in line.split(",") if part.strip()]
-
-
-def _json_field(value: str, empty):
-    text = (value or "").strip()
-    if not text:
-        return empty
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise forms.ValidationError(f"Not valid JSON: {exc}.", code="json") from None
-    except RecursionError:
-        raise forms.ValidationError("Not valid JSON: nested too deeply.", code="json") from None
-
-
-def json_text(value) -> str:
-    """A JSON value as the textarea shows it: indented, empty for nothing."""
-    return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
-
 
 # --- sources -------------------------------------------------------------------------------
 
 
-class SourceForm(forms.Form):
+class SourceForm(APIForm):
     name = forms.CharField(max_length=200)
     slug = forms.CharField(
         max_length=100, required=False, help_text="Lowercase letters, digits and hyphens; made from the name if empty."
@@ -158,25 +87,27 @@ class SourceForm(forms.Form):
         return initial
 
     def to_api(self) -> dict:
-        """The body a ``POST``/``PATCH /v1/sources`` would carry."""
+        """The body a ``POST``/``PATCH /v1/sources`` would carry (of the fields that are valid)."""
         data = dict(self.cleaned_data)
-        data.pop("generate_secret")
-        data["verification_type"] = data["verification_type"] or None
-        data["dedup_strategy"] = data["dedup_strategy"] or None
-        data["ip_allowlist"] = _lines(data["ip_allowlist"])
-        data["ip_denylist"] = _lines(data["ip_denylist"])
-        if not data["slug"]:
-            data.pop("slug")
-        if not data["verification_secret"] and (self.editing or not data["verification_type"]):
+        data.pop("generate_secret", None)
+        for name in ("verification_type", "dedup_strategy"):
+            if name in data:
+                data[name] = data[name] or None
+        for name in ("ip_allowlist", "ip_denylist"):
+            if name in data:
+                data[name] = lines(data[name])
+        if not data.get("slug"):
+            data.pop("slug", None)
+        if not data.get("verification_secret") and (self.editing or not data.get("verification_type")):
             # Editing: empty keeps the stored secret.
-            data.pop("verification_secret")
+            data.pop("verification_secret", None)
         return data
 
 
 # --- connections, topics, subscriptions ------------------------------------------------------
 
 
-class RouteFieldsForm(forms.Form):
+class RouteFieldsForm(APIForm):
     filter_rules = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
@@ -191,7 +122,7 @@ class RouteFieldsForm(forms.Form):
     )
 
     def clean_filter_rules(self):
-        return _json_field(self.cleaned_data["filter_rules"], empty=[])
+        return json_field(self.cleaned_data["filter_rules"], empty=[])
 
     @staticmethod
     def route_initial(route) -> dict:
@@ -232,7 +163,7 @@ class SubscriptionForm(RouteFieldsForm):
         self.fields["destination_id"].choices = [("", "Choose a destination"), *destinations]
 
 
-class TopicForm(forms.Form):
+class TopicForm(APIForm):
     name = forms.CharField(max_length=200)
     slug = forms.CharField(
         max_length=100, required=False, help_text="Part of the publish URL; made from the name if empty."
@@ -241,30 +172,6 @@ class TopicForm(forms.Form):
 
     def to_api(self) -> dict:
         data = dict(self.cleaned_data)
-        if not data["slug"]:
-            data.pop("slug")
+        if not data.get("slug"):
+            data.pop("slug", None)
         return data
-
-
-# --- API keys --------------------------------------------------------------------------------
-
-
-class APIKeyForm(forms.Form):
-    name = forms.CharField(max_length=200, help_text="What uses the key, e.g. deploy bot.")
-
-
-# --- events ----------------------------------------------------------------------------------
-
-
-class EventFilterForm(forms.Form):
-    """The GET form above the event list; unknown values are simply not offered."""
-
-    status = forms.ChoiceField(required=False)
-    source_id = forms.ChoiceField(required=False, label="Source")
-    destination_id = forms.ChoiceField(required=False, label="Destination")
-
-    def __init__(self, *args, statuses, sources, destinations, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", "Any status"), *((s, s.replace("_", " ")) for s in statuses)]
-        self.fields["source_id"].choices = [("", "Any source"), *sources]
-        self.fields["destination_id"].choices = [("", "Any destination"), *destinations]

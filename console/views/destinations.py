@@ -12,35 +12,26 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.paginator import Paginator
-from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views import View
 from django.views.generic import TemplateView
 
-from console.base import ConsoleMixin, safe_next
-from console.forms_destinations import (
-    TYPE_DESCRIPTIONS,
-    TYPE_LABELS,
-    DestinationForm,
-    FormRefused,
-    config_label,
-)
-from console.owned import LookupFirstMixin
+from console.base import ConsoleMixin, LookupFirstMixin
+from console.forms.destinations import TYPE_DESCRIPTIONS, TYPE_LABELS, DestinationForm, config_label
+from console.paging import page_of
+from console.views.generic import ActionView, ConfirmView, ServiceFormView
+from console.words import cooldown_warning, dead_letter_reason, human_seconds, last_error_words
 from deliveries import circuit as delivery_circuit
 from deliveries import selectors as delivery_selectors
 from deliveries import services as delivery_services
-from deliveries.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus
-from deliveries.selectors import dead_letters_for_destination
-from destinations import selectors
+from destinations import selectors, services
 from destinations.models import CircuitStateValue, DestinationStatus, DestinationType
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
+from destinations.serializers import DestinationWriteSerializer
 from templates_catalog.catalog import all_templates, get_template, template_placeholders
 
-PAGE_SIZE = 25
 RECENT_ATTEMPTS = 20
 DEAD_LETTERS_SHOWN = 50
 # Seconds between refreshes of the live part of the detail page.
@@ -51,53 +42,33 @@ class DestinationListView(ConsoleMixin, TemplateView):
     template_name = "console/destinations/list.html"
 
     def get_context_data(self, **kwargs):
-        last = DeliveryAttempt.objects.filter(destination=OuterRef("pk")).order_by("-created_at", "-id")
-        rows = (
-            delivery_selectors.destinations_with_delivery_counts(organization=self.organization)
-            .select_related("circuit")
-            .annotate(
-                last_attempt_at=Subquery(last.values("created_at")[:1]),
-                last_attempt_status=Subquery(last.values("status")[:1]),
-                last_attempt_code=Subquery(last.values("response_status")[:1]),
-            )
-            .order_by("-created_at", "-id")
-        )
-        page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        return super().get_context_data(page=page, **kwargs)
-
-
-def human_seconds(seconds: float) -> str:
-    """``90`` → "1.5 min", ``7200`` → "2 h": retry intervals and cooldowns as people say them."""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:g} {unit}" if (seconds * 10) % size == 0 else f"{seconds / size:.1f} {unit}"
-    return f"{seconds:g} s"
-
-
-def _destination(view) -> object:
-    return delivery_selectors.destination_with_delivery_count(
-        organization=view.organization, destination_id=view.kwargs["pk"]
-    )
+        destinations = delivery_selectors.destinations_with_delivery_counts(organization=self.organization)
+        destinations = destinations.select_related("circuit")
+        rows = delivery_selectors.with_last_attempt(destinations)
+        return super().get_context_data(page=page_of(self.request, rows), **kwargs)
 
 
 class DestinationLookup(LookupFirstMixin):
     """Another organization's destination id is a 404 whatever the method (405 only for ours)."""
 
     def lookup(self):
-        return _destination(self)
+        return delivery_selectors.destination_with_delivery_count(
+            organization=self.organization, destination_id=self.kwargs["pk"]
+        )
 
 
 def live_context(destination) -> dict:
     """What the auto-refreshing part of the detail page shows: circuit, attempts, dead letters."""
-    dead_letters = dead_letters_for_destination(destination=destination).order_by("-created_at", "-id")
-    waiting = dict.fromkeys((DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD), 0)
-    for status in (
-        Delivery.objects.filter(destination=destination, status__in=list(waiting))
-        .values_list("status", flat=True)
-        .iterator()
-    ):
-        waiting[status] += 1
+    dead_letters = delivery_selectors.dead_letters_for_destination(destination=destination).order_by(
+        "-created_at", "-id"
+    )
     circuit = selectors.destination_circuit(destination=destination)
+    shown = list(dead_letters[:DEAD_LETTERS_SHOWN])
+    for dead_letter in shown:
+        dead_letter.reason_text = dead_letter_reason(dead_letter.reason)
+        dead_letter.error_text = last_error_words(
+            dead_letter.last_error or dead_letter.delivery.last_error, attempt_count=dead_letter.delivery.attempt_count
+        )
     probe_at = None
     if circuit.state == CircuitStateValue.OPEN and circuit.opened_at:
         probe_at = circuit.opened_at + timedelta(milliseconds=destination.circuit_breaker_reset_ms)
@@ -105,20 +76,18 @@ def live_context(destination) -> dict:
         "destination": destination,
         "circuit": circuit,
         "probe_at": probe_at,
-        "attempts": DeliveryAttempt.objects.filter(destination=destination).order_by("-created_at", "-id")[
-            :RECENT_ATTEMPTS
-        ],
-        "dead_letters": dead_letters[:DEAD_LETTERS_SHOWN],
+        "attempts": delivery_selectors.attempts_for_destination(destination=destination)[:RECENT_ATTEMPTS],
+        "dead_letters": shown,
         "dead_letter_count": dead_letters.count(),
-        "waiting": waiting,
+        "waiting": delivery_selectors.waiting_delivery_counts(destination=destination),
     }
 
 
-class DestinationDetailView(DestinationLookup, ConsoleMixin, TemplateView):
+class DestinationDetailView(ConsoleMixin, DestinationLookup, TemplateView):
     template_name = "console/destinations/detail.html"
 
     def get_context_data(self, **kwargs):
-        destination = _destination(self)
+        destination = self.lookup()
         provider = get_provider(destination.type)
         config = selectors.masked_provider_config(destination)
         secret_names = set(provider.secret_fields())
@@ -131,17 +100,18 @@ class DestinationDetailView(DestinationLookup, ConsoleMixin, TemplateView):
             refresh_seconds=LIVE_REFRESH_SECONDS,
             intervals=", ".join(human_seconds(n) for n in destination.retry_intervals or []),
             cooldown=human_seconds(destination.circuit_breaker_reset_ms / 1000),
+            cooldown_warning=cooldown_warning(destination),
             **kwargs,
         )
 
 
-class DestinationLiveView(DestinationLookup, ConsoleMixin, TemplateView):
+class DestinationLiveView(ConsoleMixin, DestinationLookup, TemplateView):
     """The live part of the detail page alone, fetched by console.js to refresh it."""
 
     template_name = "console/destinations/_live.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(**live_context(_destination(self)), **kwargs)
+        return super().get_context_data(**live_context(self.lookup()), **kwargs)
 
 
 # --- create and edit -------------------------------------------------------------------------
@@ -154,34 +124,44 @@ def _type_choices() -> list[dict]:
     ]
 
 
-class DestinationFormView(ConsoleMixin, View):
-    """Shared by create, create-from-template and edit: render the form, save through the service."""
+class DestinationFormView(ServiceFormView):
+    """Shared by create, create-from-template and edit: one form per type, saved through
+    ``destination_create`` or ``destination_update``."""
 
     template_name = "console/destinations/form.html"
+    form_class = DestinationForm
+    serializer_class = DestinationWriteSerializer
+    conflict_field = "slug"
+    invalid_status = 400
 
-    def form_kwargs(self) -> dict:
-        raise NotImplementedError
+    def get_context_data(self, form) -> dict:
+        policy = form.policy()
+        return {
+            "form": form,
+            "destination": form.destination,
+            "template": form.template,
+            "type": form.type,
+            "cooldown_warning": cooldown_warning(policy) if policy is not None else None,
+        }
 
-    def render_form(self, form, status=200):
-        context = {"form": form, "destination": form.destination, "template": form.template, "type": form.type}
-        return render(self.request, self.template_name, context, status=status)
+    def service(self, data):
+        if self.object is None:
+            return services.destination_create(organization=self.organization, data=data)
+        return delivery_services.destination_update(destination=self.object, data=data)
 
-    def get(self, request, *args, **kwargs):
-        return self.render_form(DestinationForm(**self.form_kwargs()))
+    def success_url(self, destination) -> str:
+        return reverse("console:destination-detail", args=[destination.pk])
 
-    def post(self, request, *args, **kwargs):
-        form = DestinationForm(request.POST, **self.form_kwargs())
-        if form.is_valid():
-            try:
-                destination = form.save(organization=self.organization)
-            except FormRefused:
-                pass
-            else:
-                verb = "saved" if form.destination else "created"
-                messages.success(request, f"Destination “{destination.name}” {verb}.")
-                return redirect("console:destination-detail", pk=destination.pk)
+    def done(self, destination):
+        verb = "saved" if self.object else "created"
+        messages.success(self.request, f"Destination “{destination.name}” {verb}.")
+        warning = cooldown_warning(destination)
+        if warning:
+            messages.warning(self.request, warning)
+        return redirect(self.success_url(destination))
+
+    def refused(self, form) -> None:
         form.forget_secrets()
-        return self.render_form(form, status=400)
 
 
 class DestinationCreateView(DestinationFormView):
@@ -191,7 +171,7 @@ class DestinationCreateView(DestinationFormView):
         self.type = request.GET.get("type", "")
         return super().dispatch(request, *args, **kwargs)
 
-    def form_kwargs(self) -> dict:
+    def get_form_kwargs(self) -> dict:
         return {"type_": self.type}
 
     def get(self, request, *args, **kwargs):
@@ -220,7 +200,7 @@ class DestinationTemplateListView(ConsoleMixin, TemplateView):
 
 
 class DestinationCreateFromTemplateView(DestinationFormView):
-    def form_kwargs(self) -> dict:
+    def get_form_kwargs(self) -> dict:
         template = get_template(self.kwargs["template_id"])
         if template is None:
             raise Http404("No such template.")
@@ -228,42 +208,34 @@ class DestinationCreateFromTemplateView(DestinationFormView):
 
 
 class DestinationEditView(DestinationLookup, DestinationFormView):
-    def form_kwargs(self) -> dict:
-        destination = _destination(self)
-        return {"type_": destination.type, "destination": destination}
+    def get_form_kwargs(self) -> dict:
+        return {"type_": self.object.type, "destination": self.object}
 
 
-class DestinationDeleteView(DestinationLookup, ConsoleMixin, TemplateView):
+class DestinationDeleteView(DestinationLookup, ConfirmView):
     """GET asks for confirmation; POST deletes (its history stays, what it still owed is cancelled)."""
 
     template_name = "console/destinations/delete.html"
 
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(destination=_destination(self), **kwargs)
+    def confirmation(self, destination) -> dict:
+        return {"destination": destination}
 
-    def post(self, request, *args, **kwargs):
-        destination = _destination(self)
+    def success_url(self, destination) -> str:
+        return reverse("console:destination-list")
+
+    def act(self, destination) -> None:
         delivery_services.destination_delete(destination=destination)
-        messages.success(request, f"Destination “{destination.name}” deleted.")
-        return redirect("console:destination-list")
+        messages.success(self.request, f"Destination “{destination.name}” deleted.")
 
 
 # --- actions (POST only) -----------------------------------------------------------------------
 
 
-class DestinationActionView(DestinationLookup, ConsoleMixin, View):
+class DestinationActionView(DestinationLookup, ActionView):
     """A POST that acts on one destination and returns to its page (or a safe ``next``)."""
 
-    http_method_names = ["post"]
-
-    def act(self, destination) -> None:
-        raise NotImplementedError
-
-    def post(self, request, *args, **kwargs):
-        destination = _destination(self)
-        self.act(destination)
-        fallback = reverse("console:destination-detail", kwargs={"pk": destination.pk})
-        return redirect(safe_next(request, fallback))
+    def success_url(self, destination) -> str:
+        return reverse("console:destination-detail", args=[destination.pk])
 
 
 class CircuitResetView(DestinationActionView):
@@ -295,8 +267,49 @@ class StatusChangeView(DestinationActionView):
         messages.success(self.request, f"Destination {word}.")
 
 
+class DeadLetterRetryAllConfirmView(ConsoleMixin, DestinationLookup, TemplateView):
+    """ "Retry all" asks first, with the count; when the circuit is not closed it says what
+    would happen (the retried deliveries held again) and offers to reset it first."""
+
+    template_name = "console/pages/confirm.html"
+
+    def get(self, request, *args, **kwargs):
+        destination = self.lookup()
+        count = delivery_selectors.dead_letters_for_destination(destination=destination).count()
+        if not count:
+            messages.info(request, "No dead letters to retry.")
+            return redirect("console:destination-detail", pk=destination.pk)
+        circuit = selectors.destination_circuit(destination=destination)
+        letters = f"{count} dead letter{'s' if count != 1 else ''}"
+        consequences = ["Each goes back to the delivery engine with a fresh retry cycle; its past attempts stay."]
+        alternatives = []
+        if circuit.state != CircuitStateValue.CLOSED:
+            consequences.append(
+                f"The circuit is {circuit.state.replace('_', '-')}: retried deliveries would be held until it "
+                "closes, and dead-lettered again if it stays open longer than the retry window. "
+                "Reset the circuit to send them now."
+            )
+            alternatives.append({"name": "reset_circuit", "value": "1", "label": "Reset circuit and retry"})
+        context = {
+            "title": "Retry dead letters",
+            "question": f"Retry the {letters} of “{destination.name}”?",
+            "consequences": consequences,
+            "alternatives": alternatives,
+            "confirm_label": f"Retry {letters}",
+            "confirm_class": "plain" if alternatives else "primary",
+            "action_url": reverse("console:destination-dead-letters-retry", args=[destination.pk]),
+            "cancel_url": reverse("console:destination-detail", args=[destination.pk]),
+        }
+        return render(request, self.template_name, context)
+
+
 class DeadLetterRetryAllView(DestinationActionView):
+    """POST: retry every dead letter in a job; with ``reset_circuit`` close the circuit first."""
+
     def act(self, destination) -> None:
+        if self.request.POST.get("reset_circuit"):
+            delivery_circuit.circuit_reset(destination=destination)
+            messages.success(self.request, "Circuit closed.")
         job = delivery_services.dead_letter_retry_job_create(organization=self.organization, destination=destination)
         if job.total:
             messages.success(self.request, f"Retrying {job.total} dead letter(s) (job {job.pk}).")
@@ -306,13 +319,9 @@ class DeadLetterRetryAllView(DestinationActionView):
 
 class DeadLetterRetryView(DestinationActionView):
     def act(self, destination) -> None:
-        dead_letter = (
-            DeadLetter.objects.select_related("delivery", "delivery__destination")
-            .filter(organization=self.organization, destination=destination, pk=self.kwargs["dead_letter_id"])
-            .first()
+        dead_letter = delivery_selectors.dead_letter_for_destination(
+            destination=destination, dead_letter_id=self.kwargs["dead_letter_id"]
         )
-        if dead_letter is None:
-            raise Http404("No such dead letter.")
         try:
             delivery_services.delivery_retry(delivery=dead_letter.delivery)
         except delivery_services.RetryRefused as exc:
