@@ -78,7 +78,10 @@ class PubSubProvider(Provider):
             if error:
                 errors["provider_config.service_account_json"] = [error]
         elif not endpoint and not _emulator_host() and not settings.HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS:
-            errors["provider_config.service_account_json"] = [NO_CREDENTIALS[0].upper() + NO_CREDENTIALS[1:] + "."]
+            errors["provider_config.service_account_json"] = [
+                "Required: this server does not lend its own Google credentials to destinations "
+                "(HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS is off). For an emulator, set endpoint."
+            ]
         if errors:
             raise ConfigError(errors)
         return config
