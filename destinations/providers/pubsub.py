@@ -163,12 +163,13 @@ def _service_account_info(account) -> dict:
 
 
 def _service_account_error(account) -> str | None:
-    """Why a service account key is refused at validation: not a JSON object, or a
-    ``token_uri`` that is not an http(s) URL or names a private address."""
+    """Why a service account key is refused at validation: a ``token_uri`` that is not an
+    http(s) URL or names a private address. (A key that is not JSON is accepted as before and
+    fails at delivery as unusable credentials.)"""
     try:
         info = _service_account_info(account)
     except ValueError:
-        return "Must be a service account key (a JSON object)."
+        return None
     token_uri = info.get("token_uri")
     if token_uri is None:
         return None
