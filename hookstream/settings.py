@@ -289,6 +289,9 @@ CELERY_BEAT_SCHEDULE = {
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
 # production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.
 HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS", DEBUG or TESTING)
+# Pub/Sub destinations without a service account publish with this server's own Google
+# credentials (google.auth.default) only when the operator lends them explicitly.
+HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS = env_bool("HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS", False)
 
 # --- Operations -----------------------------------------------------------------------
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")

@@ -5,10 +5,12 @@ auth and the spec §4 body. Success = 2xx **and** ``"routed": true``; ``routed: 
 permanent failure ("unroutable"), as are 401/403 (bad credentials) and 404 (no such
 exchange/vhost). 5xx, time-outs and connection errors are retryable.
 
-``protocol: amqp`` (``url`` is ``amqp://host:port``): pika ``BlockingConnection`` with
-publisher confirms and ``mandatory=True``; an unroutable or nacked message is a permanent
-failure, connection errors are retryable. One connection per destination per thread is
-reused while it stays open.
+``protocol: amqp`` (``url`` is ``amqp://host:port`` or ``amqps://``): pika ``BlockingConnection``
+with publisher confirms and ``mandatory=True``, opened by ``hookstream.outbound.amqp_connect``
+(the host is resolved and checked once and pika connects to exactly that address). An
+unroutable message is a permanent failure, as is a target refused by the SSRF guard (refused
+before any socket is opened); connection errors are retryable. One connection per destination
+per thread is reused while it stays open.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ import json
 import threading
 from urllib.parse import quote, urlsplit
 
-from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
+from django.conf import settings
+
+from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
+from hookstream import outbound
+from hookstream.ssrf import SSRFRefused, literal_address_error
 
 _local = threading.local()
 
@@ -34,6 +40,21 @@ class RabbitMqProvider(Provider):
         ConfigField("password", required=True, secret=True),
         ConfigField("protocol", choices=("http", "amqp"), default="http"),
     )
+
+    @classmethod
+    def clean(cls, config, *, url=""):
+        target = config.get("url") or ""
+        try:
+            parts = urlsplit(target)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ConfigError({"provider_config.url": ["Not a valid URL."]}) from None
+        if config.get("protocol") == "amqp" and (parts.scheme.lower() not in ("amqp", "amqps") or not parts.hostname):
+            raise ConfigError({"provider_config.url": ["Must be an amqp:// or amqps:// URL with a host."]})
+        error = literal_address_error(target)
+        if error:
+            raise ConfigError({"provider_config.url": [error]})
+        return config
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
         config = destination.provider_config or {}
@@ -117,6 +138,8 @@ def _connection_key(destination, config: dict) -> tuple:
         config.get("vhost") or "/",
         config.get("username"),
         config.get("password"),
+        # A connection opened while private networks were allowed is not kept once they are not.
+        settings.HOOKSTREAM_ALLOW_PRIVATE_NETWORKS,
     )
 
 
@@ -134,11 +157,9 @@ def _amqp_channel(destination, config: dict):
             return channel
         _close(connection)
         cache.pop(str(destination.pk), None)
-    parts = urlsplit(config["url"])
     timeout = _timeout(destination)
-    params = pika.ConnectionParameters(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or (5671 if parts.scheme == "amqps" else 5672),
+    connection = outbound.amqp_connect(
+        config.get("url") or "",
         virtual_host=config.get("vhost") or "/",
         credentials=pika.PlainCredentials(config.get("username") or "", config.get("password") or ""),
         socket_timeout=timeout,
@@ -147,7 +168,6 @@ def _amqp_channel(destination, config: dict):
         connection_attempts=1,
         heartbeat=60,
     )
-    connection = pika.BlockingConnection(params)
     channel = connection.channel()
     channel.confirm_delivery()
     cache[str(destination.pk)] = (key, connection, channel)
@@ -212,6 +232,11 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
             # A kept connection may have gone stale while idle: reconnect once.
             _drop(destination)
             publish()
+    except SSRFRefused as exc:
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
+    except ValueError as exc:
+        _drop(destination)
+        return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
     except pika_exc.UnroutableError:
         return Outcome.permanent("unroutable: no queue is bound for this routing key", **base)
     except pika_exc.NackError:
