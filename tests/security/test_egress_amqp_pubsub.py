@@ -21,9 +21,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import google.auth
+import pika
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.credentials import AnonymousCredentials
+from google.oauth2 import service_account
 
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
@@ -348,7 +352,6 @@ def test_with_private_networks_allowed_the_same_listener_is_reached(alice, setti
 @pytest.mark.django_db
 def test_a_real_broker_is_reached_at_the_checked_address(alice, settings, fake_dns, monkeypatch):
     require_service("RabbitMQ", port_open("127.0.0.1", 5672))
-    import pika
 
     settings.HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = True
     fake_dns["rabbit.example.test"] = "127.0.0.1"
@@ -459,7 +462,6 @@ def token_server():
 def test_the_token_exchange_goes_to_the_checked_address_with_its_host_name(
     settings, fake_dns, token_server, private_key
 ):
-    from google.oauth2 import service_account
 
     settings.HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = True
     fake_dns["oauth.example.test"] = "127.0.0.1"
@@ -514,8 +516,6 @@ def test_the_real_emulator_is_reached_at_the_checked_address(alice, request, set
 def ambient(monkeypatch):
     """google.auth.default answers anonymous credentials (there are no real ones here) and
     records its calls."""
-    import google.auth
-    from google.auth.credentials import AnonymousCredentials
 
     calls = []
 
