@@ -3,7 +3,6 @@ revoke."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from console.paging import page_of
 from hookstream import services
 from hookstream.api.serializers import APIKeyCreateSerializer
 from hookstream.models import APIKey
+from hookstream.public_url import public_base_url
 
 
 class APIKeyListView(ConsoleMixin, TemplateView):
@@ -55,7 +55,7 @@ class APIKeyCreateView(ConsoleMixin, View):
                 response = render(
                     request,
                     "console/apikeys/created.html",
-                    {"key": key, "raw_key": raw, "api_base": settings.HOOKSTREAM_PUBLIC_URL},
+                    {"key": key, "raw_key": raw, "api_base": public_base_url(request)},
                 )
                 add_never_cache_headers(response)
                 return response

@@ -93,8 +93,8 @@ class ConfirmDeleteView(ConsoleMixin, View):
 # --- sources -------------------------------------------------------------------------------
 
 
-def ingest_url(source: Source) -> str:
-    return SourceSerializer().get_ingest_url(source)
+def ingest_url(source: Source, request) -> str:
+    return SourceSerializer(context={"request": request}).get_ingest_url(source)
 
 
 def secret_mask(source: Source) -> str:
@@ -120,7 +120,7 @@ class SourceListView(ConsoleMixin, TemplateView):
         sources = Source.objects.filter(organization=self.organization).annotate(connection_count=Count("connections"))
         page = page_of(self.request, sources)
         for source in page.rows:
-            source.ingest_url = ingest_url(source)
+            source.ingest_url = ingest_url(source, self.request)
         return super().get_context_data(page=page, **kwargs)
 
 
@@ -132,7 +132,7 @@ class SourceDetailView(SourceMixin, TemplateView):
         connections = source.connections.select_related("destination").order_by("created_at", "id")
         return super().get_context_data(
             source=source,
-            ingest_url=ingest_url(source),
+            ingest_url=ingest_url(source, self.request),
             secret_mask=secret_mask(source),
             connections=connections,
             **kwargs,
@@ -149,7 +149,7 @@ def source_save(request, form: SourceForm, service, *, done: str):
     data = form.to_api()
     generated = None
     if form.cleaned_data["generate_secret"]:
-        generated = services.source_secret_generate(verification_type=data["verification_type"])
+        generated = services.source_secret_generate(verification_type=form.verification_type_chosen())
         data["verification_secret"] = generated
     try:
         source = call_service(form, service, serializer_class=SourceWriteSerializer, data=data, conflict_field="slug")
@@ -310,8 +310,8 @@ class ConnectionDeleteView(ConfirmDeleteView):
 # --- topics and subscriptions ------------------------------------------------------------------
 
 
-def publish_url(topic: Topic) -> str:
-    return TopicSerializer().get_publish_url(topic)
+def publish_url(topic: Topic, request) -> str:
+    return TopicSerializer(context={"request": request}).get_publish_url(topic)
 
 
 class TopicMixin(ConsoleMixin, LookupFirstMixin):
@@ -331,7 +331,7 @@ class TopicListView(ConsoleMixin, TemplateView):
         )
         page = page_of(self.request, topics)
         for topic in page.rows:
-            topic.publish_url = publish_url(topic)
+            topic.publish_url = publish_url(topic, self.request)
         return super().get_context_data(page=page, **kwargs)
 
 
@@ -343,7 +343,12 @@ class TopicDetailView(TopicMixin, View):
 
     def render_detail(self, topic, form, status=200):
         subscriptions = topic.subscriptions.select_related("destination").order_by("created_at", "id")
-        context = {"topic": topic, "publish_url": publish_url(topic), "subscriptions": subscriptions, "form": form}
+        context = {
+            "topic": topic,
+            "publish_url": publish_url(topic, self.request),
+            "subscriptions": subscriptions,
+            "form": form,
+        }
         return render(self.request, self.template_name, context, status=status)
 
     def get(self, request, pk):

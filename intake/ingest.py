@@ -7,6 +7,7 @@ path of the service. ``IngestView`` at the end only routes to it and documents i
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -22,8 +23,9 @@ from hookstream import crypto
 from hookstream.api import ratelimit
 from hookstream.api.exceptions import error_body, log_database_error
 from hookstream.api.serializers import ErrorSerializer
+from hookstream.public_url import public_url
 from intake import selectors, services
-from intake.models import Source, SourceStatus
+from intake.models import Source, SourceStatus, VerificationType
 from intake.serializers import IngestedSerializer
 from intake.verification import VerificationFailed, client_ip, ip_allowed, signature_verify
 
@@ -54,6 +56,27 @@ def _rate_limited(request, ip: str | None) -> bool:
         # The limiter's cache is down: accepting the webhook beats refusing every sender.
         logger.warning("ingest rate limit unavailable; request let through", exc_info=True)
         return False
+
+
+def _slack_challenge(body: bytes) -> str | None:
+    """Slack confirms a Request URL with a signed ``url_verification`` event whose
+    ``challenge`` must come back; it is answered, not stored."""
+    if b"url_verification" not in body:
+        return None
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(payload, dict) and payload.get("type") == "url_verification":
+        return str(payload.get("challenge", ""))
+    return None
+
+
+def _signed_url(request) -> str:
+    """The URL the sender posted to, as it saw it (Twilio signs it): the public base URL,
+    the path and the query string exactly as received."""
+    query = request.META.get("QUERY_STRING", "")
+    return public_url(request, request.path + (f"?{query}" if query else ""))
 
 
 def _read_body(request) -> bytes | None:
@@ -99,13 +122,22 @@ def ingest(request, source_id: str):
             return _error(request, 503, "This source is paused; try again later.", Retry_After="60")
         try:
             secret = crypto.decrypt(source.verification_secret) if source.verification_secret else ""
-            signature_verify(source=source, secret=secret, body=body, headers=request.headers)
+            signature_verify(
+                source=source,
+                secret=secret,
+                body=body,
+                headers=request.headers,
+                url=_signed_url(request) if source.verification_type == VerificationType.TWILIO else "",
+                content_type=request.META.get("CONTENT_TYPE", ""),
+            )
         except VerificationFailed as exc:
             logger.info("ingest %s: signature rejected: %s", source.pk, exc)
             Source.objects.filter(pk=source.pk).update(verification_failure_count=F("verification_failure_count") + 1)
-            return _error(request, 401, "Signature verification failed.")
+            return _error(request, 401, f"Signature verification failed: {exc}.")
         if not ip_allowed(ip, source.ip_allowlist, source.ip_denylist):
             return _error(request, 403, "This address may not send to this source.")
+        if source.verification_type == VerificationType.SLACK and (challenge := _slack_challenge(body)):
+            return JsonResponse({"challenge": challenge})
         incoming = services.Incoming(
             method=request.method,
             body=body,
@@ -140,7 +172,11 @@ def _documented_handler():
 
 
 _ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, "The signature is missing or wrong (nothing stored)."),
+    401: OpenApiResponse(
+        ErrorSerializer,
+        "The signature is missing or wrong, or its timestamp is outside the tolerance; the error says which "
+        "(nothing stored).",
+    ),
     403: OpenApiResponse(ErrorSerializer, "The client address is not allowed by the source's IP lists."),
     404: OpenApiResponse(ErrorSerializer, "No such source."),
     413: OpenApiResponse(ErrorSerializer, "The body is larger than HOOKSTREAM_MAX_BODY_BYTES."),

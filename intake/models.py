@@ -11,15 +11,39 @@ from hookstream.models import Organization
 
 
 class VerificationType(models.TextChoices):
+    """How a source checks that a request comes from its sender (``intake.verification``)."""
+
     HMAC_SHA256 = "hmac_sha256"
     HMAC_SHA1 = "hmac_sha1"
     STANDARD_WEBHOOKS = "standard_webhooks"
+    # Provider schemes that sign more than the body (a timestamp, the URL) or use no HMAC.
+    STRIPE = "stripe"
+    SLACK = "slack"
+    TWILIO = "twilio"
+    PADDLE = "paddle"
+    SENDGRID = "sendgrid"
+    BASIC_AUTH = "basic_auth"
 
 
 class DedupStrategy(models.TextChoices):
     PAYLOAD_HASH = "payload_hash"
     HEADER_FIELD = "header_field"
     BODY_FIELD = "body_field"
+
+
+class EventVerificationStatus(models.TextChoices):
+    """Whether an event's sender was verified (a failed verification stores nothing)."""
+
+    VERIFIED = "verified"
+    UNVERIFIED = "unverified"  # the source checks no signature, or a topic publish
+
+
+class DedupStatus(models.TextChoices):
+    """What dedup did with an event that was stored (a duplicate is not stored)."""
+
+    UNIQUE = "unique"  # its dedup key was claimed: the first inside the window
+    NO_KEY = "no_key"  # dedup is on but the field it keys on was absent: not deduplicated
+    DISABLED = "disabled"
 
 
 class SourceStatus(models.TextChoices):
@@ -35,6 +59,8 @@ class Source(models.Model):
     name = models.CharField(max_length=200)
     slug = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")
+    # The source template it was made from (intake.source_templates), for the record.
+    template = models.CharField(max_length=40, blank=True, default="")
     verification_type = models.CharField(max_length=32, choices=VerificationType.choices, null=True, blank=True)
     # Encrypted at rest (hookstream.crypto).
     verification_secret = models.TextField(blank=True, default="")
@@ -142,6 +168,10 @@ class Event(models.Model):
     body_size = models.PositiveIntegerField(default=0)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    verification_status = models.CharField(
+        max_length=20, choices=EventVerificationStatus.choices, default=EventVerificationStatus.UNVERIFIED
+    )
+    dedup_status = models.CharField(max_length=20, choices=DedupStatus.choices, default=DedupStatus.DISABLED)
     received_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import base64
 import re
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deliveries.serializers import DeliveryAttemptSerializer
 from destinations.serializers import StrictBooleanField, StrictCharField, StrictIntegerField
 from hookstream import crypto
+from hookstream.public_url import public_url
 from intake.models import Connection, DedupStrategy, Event, Source, SourceStatus, Subscription, Topic, VerificationType
+from intake.source_templates import all_source_templates
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -68,6 +69,12 @@ class SourceWriteSerializer(StrictInputSerializer):
         | {"created_at", "updated_at"}
     )
 
+    template = serializers.ChoiceField(
+        choices=[template.id for template in all_source_templates()],
+        required=False,
+        help_text="Fill the verification preset, dedup key, name and setup steps of a sender "
+        "(GET /v1/sources/templates); fields given in the same request win.",
+    )
     name = StrictCharField(required=False, max_length=200)
     slug = StrictCharField(required=False, max_length=100, help_text="^[a-z0-9-]+$; derived from name if absent.")
     description = StrictCharField(required=False, allow_blank=True, max_length=5000)
@@ -117,6 +124,25 @@ class SourceWriteSerializer(StrictInputSerializer):
         return attrs
 
 
+class SourceTemplateSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(help_text="The signing scheme, setup steps and where the secret is.")
+    verification_type = serializers.CharField(allow_null=True)
+    verification_header = serializers.CharField(allow_blank=True)
+    headers = serializers.ListField(child=serializers.CharField(), help_text="The headers the sender signs with.")
+    scheme = serializers.CharField()
+    secret_hint = serializers.CharField(help_text="Where to find the secret at the sender.")
+    setup_steps = serializers.ListField(child=serializers.CharField())
+    dedup_strategy = serializers.CharField(allow_null=True)
+    dedup_field = serializers.CharField(allow_blank=True)
+    docs_url = serializers.CharField(allow_blank=True)
+
+
+class SourceTemplateListSerializer(serializers.Serializer):
+    templates = SourceTemplateSerializer(many=True)
+
+
 class SourceSerializer(serializers.ModelSerializer):
     verification_secret = serializers.SerializerMethodField(help_text="Masked: the last 4 characters.")
     ingest_url = serializers.SerializerMethodField()
@@ -128,6 +154,7 @@ class SourceSerializer(serializers.ModelSerializer):
             "name",
             "slug",
             "description",
+            "template",
             "ingest_url",
             "verification_type",
             "verification_secret",
@@ -155,7 +182,7 @@ class SourceSerializer(serializers.ModelSerializer):
         return crypto.mask(crypto.decrypt(source.verification_secret))
 
     def get_ingest_url(self, source) -> str:
-        return f"{settings.HOOKSTREAM_PUBLIC_URL}/v1/ingest/{source.pk}"
+        return public_url(self.context.get("request"), f"/v1/ingest/{source.pk}")
 
 
 # --- connections, topics, subscriptions ------------------------------------------------------------
@@ -237,7 +264,7 @@ class TopicSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_publish_url(self, topic) -> str:
-        return f"{settings.HOOKSTREAM_PUBLIC_URL}/v1/topics/{topic.slug}/publish"
+        return public_url(self.context.get("request"), f"/v1/topics/{topic.slug}/publish")
 
 
 class TopicDetailSerializer(TopicSerializer):
@@ -280,6 +307,8 @@ class EventSerializer(serializers.ModelSerializer):
             "body_size",
             "source_ip",
             "idempotency_key",
+            "verification_status",
+            "dedup_status",
             "received_at",
             "created_at",
         ]

@@ -34,14 +34,17 @@ from intake import filters, transforms
 from intake.models import (
     Connection,
     DedupKey,
+    DedupStatus,
     DedupStrategy,
     Event,
+    EventVerificationStatus,
     Source,
     Subscription,
     Topic,
     VerificationType,
 )
-from intake.verification import parse_networks, standard_webhooks_secret_error
+from intake.source_templates import source_template
+from intake.verification import ecdsa_public_key_error, parse_networks, standard_webhooks_secret_error
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ def _save_or_409(instance, what: str) -> None:
 
 
 _SOURCE_PLAIN_FIELDS = (
+    "template",
     "name",
     "slug",
     "description",
@@ -89,13 +93,32 @@ _SOURCE_PLAIN_FIELDS = (
 )
 
 
+_SECRET_CHECKS = {
+    VerificationType.STANDARD_WEBHOOKS: standard_webhooks_secret_error,
+    VerificationType.SENDGRID: ecdsa_public_key_error,
+    VerificationType.BASIC_AUTH: lambda secret: None if ":" in secret else "basic_auth credentials are user:password",
+}
+
+
+def _with_template(data: dict, *, keep: tuple[str, ...] = ()) -> dict:
+    """``data`` over the preset of the template it names (the request's own fields win; the
+    preset's ``keep`` fields are left out)."""
+    if not data.get("template"):
+        return data
+    template = source_template(data["template"])
+    if template is None:
+        raise ValidationError({"template": [f"No source template {data['template']!r}."]})
+    preset = {name: value for name, value in template.preset().items() if name not in keep}
+    return {**preset, **data}
+
+
 def _source_check(source: Source, secret_plain: str) -> None:
     """Rules across fields, checked on the row as it would be saved."""
     errors: dict[str, list[str]] = {}
     if source.verification_type and not secret_plain:
         errors["verification_secret"] = [f"Required when verification_type is {source.verification_type}."]
-    if source.verification_type == VerificationType.STANDARD_WEBHOOKS and secret_plain:
-        problem = standard_webhooks_secret_error(secret_plain)
+    if secret_plain:
+        problem = _SECRET_CHECKS.get(source.verification_type, lambda secret: None)(secret_plain)
         if problem:
             errors["verification_secret"] = [problem[0].upper() + problem[1:] + "."]
     if source.dedup_enabled:
@@ -113,6 +136,7 @@ def _source_check(source: Source, secret_plain: str) -> None:
 
 
 def source_create(*, organization: Organization, data: dict) -> Source:
+    data = _with_template(data)
     if not data.get("name"):
         raise ValidationError({"name": ["This field is required."]})
     source = Source(organization=organization)
@@ -131,7 +155,10 @@ def source_create(*, organization: Organization, data: dict) -> Source:
 
 
 def source_update(*, source: Source, data: dict) -> Source:
-    """Apply a PATCH; a masked secret sent back keeps the stored one, ``null``/"" clears it."""
+    """Apply a PATCH; a masked secret sent back keeps the stored one, ``null``/"" clears it.
+    A ``template`` re-applies its verification and dedup preset to the fields the PATCH does
+    not name (the name and description stay)."""
+    data = _with_template(data, keep=("name", "description"))
     for name in _SOURCE_PLAIN_FIELDS:
         if name in data:
             setattr(source, name, data[name])
@@ -497,9 +524,12 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
     """
     now = timezone.now()
     event = _new_event(organization_id=source.organization_id, incoming=incoming, now=now, source_id=source.pk)
+    if source.verification_type:
+        event.verification_status = EventVerificationStatus.VERIFIED
     with transaction.atomic():
         if source.dedup_enabled:
             key = dedup_key(source, event)
+            event.dedup_status = DedupStatus.NO_KEY if key is None else DedupStatus.UNIQUE
             if key is not None:
                 original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
                 if original is not None:

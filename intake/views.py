@@ -26,6 +26,7 @@ from intake.serializers import (
     EventSerializer,
     PublishedSerializer,
     SourceSerializer,
+    SourceTemplateListSerializer,
     SourceWriteSerializer,
     SubscriptionSerializer,
     SubscriptionWriteSerializer,
@@ -33,6 +34,7 @@ from intake.serializers import (
     TopicSerializer,
     TopicWriteSerializer,
 )
+from intake.source_templates import all_source_templates
 from intake.verification import client_ip
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -83,15 +85,20 @@ class SourceViewSet(OrganizationScopedViewSet):
         source = services.source_create(
             organization=self.get_organization(), data=_validated(SourceWriteSerializer, request)
         )
-        return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
+        return Response(SourceSerializer(source, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         source = services.source_update(source=self.get_object(), data=_validated(SourceWriteSerializer, request))
-        return Response(SourceSerializer(source).data)
+        return Response(SourceSerializer(source, context={"request": request}).data)
 
     def destroy(self, request, *args, **kwargs):
         services.source_delete(source=self.get_object())
         return Response({"success": True})
+
+    @extend_schema(summary="List source templates", responses={200: SourceTemplateListSerializer})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def templates(self, request):
+        return Response({"templates": [template.as_dict() for template in all_source_templates()]})
 
 
 @extend_schema_view(
@@ -288,7 +295,7 @@ class TopicViewSet(OrganizationScopedViewSet):
 
     def _detail(self, topic) -> dict:
         topic = Topic.objects.prefetch_related("subscriptions").get(pk=topic.pk)
-        return TopicDetailSerializer(topic).data
+        return TopicDetailSerializer(topic, context={"request": self.request}).data
 
 
 def _timestamp_param(params, name):
