@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -100,6 +101,14 @@ _SECRET_CHECKS = {
 }
 
 
+def _dedup_implied(data: dict) -> dict:
+    """Naming a strategy turns dedup on (and ``null`` turns it off) unless ``dedup_enabled``
+    is given too, as the hosted product documents ``{"dedup_strategy": "payload_hash"}``."""
+    if "dedup_strategy" in data and "dedup_enabled" not in data:
+        return {**data, "dedup_enabled": bool(data["dedup_strategy"])}
+    return data
+
+
 def _with_template(data: dict, *, keep: tuple[str, ...] = ()) -> dict:
     """``data`` over the preset of the template it names (the request's own fields win; the
     preset's ``keep`` fields are left out)."""
@@ -136,7 +145,7 @@ def _source_check(source: Source, secret_plain: str) -> None:
 
 
 def source_create(*, organization: Organization, data: dict) -> Source:
-    data = _with_template(data)
+    data = _dedup_implied(_with_template(data))
     if not data.get("name"):
         raise ValidationError({"name": ["This field is required."]})
     source = Source(organization=organization)
@@ -158,7 +167,7 @@ def source_update(*, source: Source, data: dict) -> Source:
     """Apply a PATCH; a masked secret sent back keeps the stored one, ``null``/"" clears it.
     A ``template`` re-applies its verification and dedup preset to the fields the PATCH does
     not name (the name and description stay)."""
-    data = _with_template(data, keep=("name", "description"))
+    data = _dedup_implied(_with_template(data, keep=("name", "description")))
     for name in _SOURCE_PLAIN_FIELDS:
         if name in data:
             setattr(source, name, data[name])
@@ -431,23 +440,42 @@ def _new_event(*, organization_id, incoming: Incoming, now, **fields) -> Event:
     )
 
 
+def dedup_field_parts(field: str) -> tuple[str, str]:
+    """Where a ``dedup_field`` points: ``("header", name)`` or ``("body", "a.b")``.
+
+    Accepted forms: ``headers.x-id`` (a header, whatever the strategy), ``$.a.b`` and
+    ``$.items[0].id`` (JSONPath), ``payload.a.b`` and plain ``a.b``.
+    """
+    field = field.strip()
+    if field.lower().startswith("headers."):
+        return "header", field[len("headers.") :]
+    if field.startswith("$"):
+        field = field[1:].lstrip(".")
+    field = re.sub(r"\[(\d+)\]", r".\1", field).strip(".")
+    if field == "payload" or field.startswith("payload."):
+        field = field[len("payload") :].lstrip(".")
+    return "body", field
+
+
 def dedup_key(source: Source, event: Event) -> str | None:
-    """The dedup key of ``event`` for ``source``, or None when it has nothing to dedup on."""
+    """The dedup key of ``event`` for ``source``, or None when it has nothing to dedup on
+    (the header or field is absent: the event is stored with ``dedup_status: no_key``)."""
     strategy = source.dedup_strategy
     if strategy == DedupStrategy.PAYLOAD_HASH:
         material = bytes(event.body)
-    elif strategy == DedupStrategy.HEADER_FIELD:
-        wanted = source.dedup_field.lower()
-        value = next((v for k, v in event.headers.items() if k.lower() == wanted), None)
-        if value in (None, ""):
-            return None
-        material = str(value).encode()
-    elif strategy == DedupStrategy.BODY_FIELD:
-        path = source.dedup_field if source.dedup_field.startswith("payload") else f"payload.{source.dedup_field}"
-        value = filters.resolve({"payload": event.payload, "headers": {}}, path)
-        if value is filters.UNDEFINED or value is None:
-            return None
-        material = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    elif strategy in (DedupStrategy.HEADER_FIELD, DedupStrategy.BODY_FIELD):
+        where, name = dedup_field_parts(source.dedup_field)
+        if strategy == DedupStrategy.HEADER_FIELD or where == "header":
+            wanted = name.lower()
+            value = next((v for k, v in event.headers.items() if k.lower() == wanted), None)
+            if value in (None, ""):
+                return None
+            material = str(value).encode()
+        else:
+            value = filters.resolve({"payload": event.payload, "headers": {}}, f"payload.{name}" if name else "payload")
+            if value is filters.UNDEFINED or value is None:
+                return None
+            material = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
     else:
         return None
     return hashlib.sha256(strategy.encode() + b"\0" + material).hexdigest()
