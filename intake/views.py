@@ -18,7 +18,8 @@ from hookstream.api.exceptions import PayloadTooLarge
 from hookstream.api.serializers import ErrorSerializer, SuccessSerializer
 from hookstream.api.viewsets import OrganizationScopedReadOnlyViewSet, OrganizationScopedViewSet
 from intake import selectors, services
-from intake.models import Connection, Source, Subscription, Topic
+from intake.ingest import INGEST_METHODS
+from intake.models import Connection, DedupStatus, EventVerificationStatus, Source, Subscription, Topic
 from intake.serializers import (
     ConnectionSerializer,
     ConnectionWriteSerializer,
@@ -123,6 +124,7 @@ class SourceViewSet(OrganizationScopedViewSet):
 )
 class ConnectionViewSet(OrganizationScopedViewSet):
     lookup_value_regex = LOOKUP_REGEX
+    query_params = ("source_id", "destination_id")
     queryset = Connection.objects.all()
     serializer_class = ConnectionSerializer
     pagination_key = "connections"
@@ -320,6 +322,15 @@ def _timestamp_param(params, name):
             OpenApiParameter("status", str, enum=list(selectors.EventStatus.ALL)),
             OpenApiParameter("after", str, description="Received at or after this ISO 8601 time."),
             OpenApiParameter("before", str, description="Received before this ISO 8601 time."),
+            OpenApiParameter("method", str, enum=list(INGEST_METHODS)),
+            OpenApiParameter("verification_status", str, enum=list(EventVerificationStatus.values)),
+            OpenApiParameter("dedup_status", str, enum=list(DedupStatus.values)),
+            OpenApiParameter(
+                "search",
+                str,
+                description="An event id, an idempotency key, or text found in the body (case-insensitive; "
+                f"at least {selectors.SEARCH_MIN_BODY_CHARS} characters for the body).",
+            ),
         ],
     ),
     retrieve=extend_schema(
@@ -331,6 +342,7 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
     lookup_value_regex = LOOKUP_REGEX
     serializer_class = EventSerializer
     pagination_key = "events"
+    query_params = ("source_id", "status", "after", "before", "method", "verification_status", "dedup_status", "search")
     # Newest first by arrival: the after/before filters are on received_at too, so one index
     # (intake migration 0003, event_org_received) serves the order, the cursor and the range.
     cursor_field = "received_at"
@@ -356,6 +368,17 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
             queryset = queryset.filter(received_at__gte=after)
         if before:
             queryset = queryset.filter(received_at__lt=before)
+        for name, choices in (
+            ("method", INGEST_METHODS),
+            ("verification_status", EventVerificationStatus.values),
+            ("dedup_status", DedupStatus.values),
+        ):
+            if name in params:
+                if params[name] not in choices:
+                    raise exceptions.ValidationError({name: [f"One of: {', '.join(choices)}."]})
+                queryset = queryset.filter(**{name: params[name]})
+        if params.get("search", "").strip():
+            queryset = selectors.events_search(queryset, params["search"].strip()[:200])
         return queryset
 
     def retrieve(self, request, *args, **kwargs):
