@@ -25,7 +25,8 @@ from hookstream.api.exceptions import error_body, log_database_error
 from hookstream.api.serializers import ErrorSerializer
 from hookstream.public_url import public_url
 from intake import selectors, services
-from intake.models import Source, SourceStatus, VerificationType
+from intake.models import SchemaMode, Source, SourceStatus, VerificationType
+from intake.schemas import payload_errors
 from intake.serializers import IngestedSerializer
 from intake.verification import VerificationFailed, client_ip, ip_allowed, signature_verify
 
@@ -146,7 +147,14 @@ def ingest(request, source_id: str):
             content_type=_clean(request.META.get("CONTENT_TYPE", ""))[:200],
             source_ip=ip,
         )
-        stored = services.event_ingest(source=source, routes=routes, incoming=incoming)
+        schema_errors = None
+        if source.schema is not None:
+            payload = incoming.parsed_payload()
+            schema_errors = payload_errors(schema=source.schema, payload=payload, is_json=payload is not None)
+            if schema_errors and source.schema_mode == SchemaMode.REJECT:
+                body = error_body(request, 422, "The body does not match the source's schema; nothing was stored.")
+                return JsonResponse({**body, "details": {"body": schema_errors}}, status=422)
+        stored = services.event_ingest(source=source, routes=routes, incoming=incoming, schema_errors=schema_errors)
     except DatabaseError as exc:
         log_database_error(exc, f"ingest {source_id}")
         return _error(request, 503, "The database is unavailable; nothing was stored. Try again.", Retry_After="5")
@@ -179,6 +187,9 @@ _ERRORS = {
     ),
     403: OpenApiResponse(ErrorSerializer, "The client address is not allowed by the source's IP lists."),
     404: OpenApiResponse(ErrorSerializer, "No such source."),
+    422: OpenApiResponse(
+        ErrorSerializer, "The body does not match the source's schema (schema_mode reject); details.body lists why."
+    ),
     413: OpenApiResponse(ErrorSerializer, "The body is larger than HOOKSTREAM_MAX_BODY_BYTES."),
     429: OpenApiResponse(ErrorSerializer, "Too many requests from this client address."),
     503: OpenApiResponse(ErrorSerializer, "The database is unavailable or the source is paused; nothing stored."),

@@ -46,6 +46,17 @@ class DedupStatus(models.TextChoices):
     DISABLED = "disabled"
 
 
+class SchemaMode(models.TextChoices):
+    REJECT = "reject"  # an event that does not match answers 422 and is not stored
+    WARN = "warn"  # it is stored, with schema_status "invalid" and its errors
+
+
+class SchemaStatus(models.TextChoices):
+    NONE = "", "none"  # the source has no schema
+    VALID = "valid"
+    INVALID = "invalid"
+
+
 class SourceStatus(models.TextChoices):
     ACTIVE = "active"
     PAUSED = "paused"
@@ -72,6 +83,9 @@ class Source(models.Model):
     dedup_window_seconds = models.PositiveIntegerField(default=300)
     ip_allowlist = models.JSONField(default=list, blank=True)
     ip_denylist = models.JSONField(default=list, blank=True)
+    # A JSON Schema every event body must match (intake.schemas), or null.
+    schema = models.JSONField(null=True, blank=True)
+    schema_mode = models.CharField(max_length=10, choices=SchemaMode.choices, default=SchemaMode.REJECT)
     status = models.CharField(max_length=20, choices=SourceStatus.choices, default=SourceStatus.ACTIVE)
     event_count = models.BigIntegerField(default=0)
     last_event_at = models.DateTimeField(null=True, blank=True)
@@ -168,10 +182,19 @@ class Event(models.Model):
     body_size = models.PositiveIntegerField(default=0)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Database defaults too: events are also inserted by plain SQL (bench seeding, bulk tools).
     verification_status = models.CharField(
-        max_length=20, choices=EventVerificationStatus.choices, default=EventVerificationStatus.UNVERIFIED
+        max_length=20,
+        choices=EventVerificationStatus.choices,
+        default=EventVerificationStatus.UNVERIFIED,
+        db_default=EventVerificationStatus.UNVERIFIED,
     )
-    dedup_status = models.CharField(max_length=20, choices=DedupStatus.choices, default=DedupStatus.DISABLED)
+    dedup_status = models.CharField(
+        max_length=20, choices=DedupStatus.choices, default=DedupStatus.DISABLED, db_default=DedupStatus.DISABLED
+    )
+    schema_status = models.CharField(max_length=10, choices=SchemaStatus.choices, blank=True, default="", db_default="")
+    # The schema validation errors of an event stored under schema_mode "warn".
+    schema_errors = models.JSONField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -16,7 +16,17 @@ from deliveries.serializers import DeliveryAttemptSerializer
 from destinations.serializers import StrictBooleanField, StrictCharField, StrictIntegerField
 from hookstream import crypto
 from hookstream.public_url import public_url
-from intake.models import Connection, DedupStrategy, Event, Source, SourceStatus, Subscription, Topic, VerificationType
+from intake.models import (
+    Connection,
+    DedupStrategy,
+    Event,
+    SchemaMode,
+    Source,
+    SourceStatus,
+    Subscription,
+    Topic,
+    VerificationType,
+)
 from intake.source_templates import all_source_templates
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
@@ -105,6 +115,17 @@ class SourceWriteSerializer(StrictInputSerializer):
         child=StrictCharField(max_length=64), required=False, max_length=MAX_IP_ENTRIES
     )
     ip_denylist = serializers.ListField(child=StrictCharField(max_length=64), required=False, max_length=MAX_IP_ENTRIES)
+    schema = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="A JSON Schema every event body must match (null: none).",
+    )
+    schema_mode = serializers.ChoiceField(
+        choices=SchemaMode.choices,
+        required=False,
+        help_text="reject: a body that does not match answers 422 and is not stored; "
+        "warn: it is stored with schema_status invalid and its schema_errors.",
+    )
     status = serializers.ChoiceField(choices=SourceStatus.choices, required=False)
 
     def validate_slug(self, value):
@@ -166,6 +187,8 @@ class SourceSerializer(serializers.ModelSerializer):
             "dedup_window_seconds",
             "ip_allowlist",
             "ip_denylist",
+            "schema",
+            "schema_mode",
             "status",
             "event_count",
             "last_event_at",
@@ -309,6 +332,7 @@ class EventSerializer(serializers.ModelSerializer):
             "idempotency_key",
             "verification_status",
             "dedup_status",
+            "schema_status",
             "received_at",
             "created_at",
         ]
@@ -342,6 +366,7 @@ class EventDetailSerializer(EventSerializer):
             "body",
             "body_encoding",
             "payload",
+            "schema_errors",
             "deliveries",
             "delivery_attempts",
         ]

@@ -31,7 +31,7 @@ from hookstream import crypto
 from hookstream.api.exceptions import Conflict
 from hookstream.ids import new_id
 from hookstream.models import Organization
-from intake import filters, transforms
+from intake import filters, schemas, transforms
 from intake.models import (
     Connection,
     DedupKey,
@@ -39,6 +39,7 @@ from intake.models import (
     DedupStrategy,
     Event,
     EventVerificationStatus,
+    SchemaStatus,
     Source,
     Subscription,
     Topic,
@@ -90,6 +91,8 @@ _SOURCE_PLAIN_FIELDS = (
     "dedup_window_seconds",
     "ip_allowlist",
     "ip_denylist",
+    "schema",
+    "schema_mode",
     "status",
 )
 
@@ -135,6 +138,10 @@ def _source_check(source: Source, secret_plain: str) -> None:
             errors["dedup_strategy"] = ["Required when dedup_enabled is true (payload_hash, header_field, body_field)."]
         elif source.dedup_strategy != DedupStrategy.PAYLOAD_HASH and not source.dedup_field:
             errors["dedup_field"] = [f"Required by dedup_strategy {source.dedup_strategy}."]
+    if source.schema is not None:
+        problems = schemas.schema_errors_of(source.schema)
+        if problems:
+            errors["schema"] = problems
     for list_field in ("ip_allowlist", "ip_denylist"):
         try:
             parse_networks(getattr(source, list_field))
@@ -542,7 +549,9 @@ def _source_count_event(*, source: Source, now) -> None:
         logger.warning("could not count event on source %s", source.pk, exc_info=True)
 
 
-def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming) -> Stored:
+def event_ingest(
+    *, source: Source, routes: list[Connection], incoming: Incoming, schema_errors: list[str] | None = None
+) -> Stored:
     """Store a request received at a source's ingest URL and fan it out.
 
     1. Dedup (when enabled): claim the key or answer with the original event.
@@ -554,6 +563,9 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
     event = _new_event(organization_id=source.organization_id, incoming=incoming, now=now, source_id=source.pk)
     if source.verification_type:
         event.verification_status = EventVerificationStatus.VERIFIED
+    if schema_errors is not None:
+        event.schema_status = SchemaStatus.INVALID if schema_errors else SchemaStatus.VALID
+        event.schema_errors = schema_errors or None
     with transaction.atomic():
         if source.dedup_enabled:
             key = dedup_key(source, event)

@@ -36,6 +36,6 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
-    dependencies = [("intake", "0004_source_templates")]
+    dependencies = [("intake", "0004_sender_fields")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
