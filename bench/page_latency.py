@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -180,6 +181,12 @@ def scenarios(stack: Stack, *, count: int, sources: list[str], destinations: lis
         # No event is pending (every seeded delivery is finished): the filter matches nothing.
         ("events: status=pending (none)", "/v1/events?status=pending"),
         ("events: 1-hour window, first", f"/v1/events?after={after}&before={before}"),
+        # search: an event id, a body substring matching one event (the trigram index), one
+        # matching every event (the list order index), and one matching none.
+        ("events: search event id", f"/v1/events?search=evt_{hashlib.md5(b'e4242').hexdigest()}"),
+        ("events: search body, one match", "/v1/events?search=%3A%204242%7D"),
+        ("events: search body, every event", "/v1/events?search=order.created"),
+        ("events: search body, no match", "/v1/events?search=nothing-here"),
         ("attempts: first page", "/v1/delivery-attempts"),
         ("attempts: deep page", f"/v1/delivery-attempts?cursor={attempts_deep}"),
         ("attempts: destination_id, first", f"/v1/delivery-attempts?destination_id={destination}"),

@@ -48,7 +48,9 @@ def _fan_out(*, event: Event, routes: Iterable[Connection | Subscription], now: 
     )
 
 
-def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming) -> Stored:
+def event_ingest(
+    *, source: Source, routes: list[Connection], incoming: Incoming, schema_errors: list[str] | None = None
+) -> Stored:
     """Store a request received at a source's ingest URL and fan it out.
 
     1. Dedup (when enabled): claim the key or answer with the original event.
@@ -58,7 +60,9 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
     """
     now = timezone.now()
     with transaction.atomic():
-        stored = intake_services.source_event_store(source=source, incoming=incoming, now=now)
+        stored = intake_services.source_event_store(
+            source=source, incoming=incoming, now=now, schema_errors=schema_errors
+        )
         if stored.deduplicated:
             return stored
         _fan_out(event=stored.event, routes=routes, now=now)

@@ -151,6 +151,7 @@ class EventDetailSerializer(EventSerializer):
             "body",
             "body_encoding",
             "payload",
+            "schema_errors",
             "deliveries",
             "delivery_attempts",
         ]

@@ -33,9 +33,9 @@ class DeliveryAttemptFilter(django_filters.FilterSet):
     destination_id = django_filters.CharFilter(field_name="destination_id")
     connection_id = django_filters.CharFilter(field_name="connection_id")
     status = django_filters.ChoiceFilter(choices=AttemptStatus.choices)
-    # Strict: "maybe" is a 400, not a silently ignored filter.
+    # Strict: "maybe" is a 400, not a silently ignored filter; 1/0 as the hosted docs write it.
     is_dlq = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+        choices=[(v, v) for v in ("true", "false", "1", "0")], coerce=lambda value: value in ("true", "1")
     )
 
     class Meta:

@@ -79,3 +79,11 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     if raw not in choices:
         raise ImproperlyConfiguredEnv(f"{name}={raw!r} must be one of {sorted(choices)}")
     return raw
+
+
+def env_base_url(name: str) -> str:
+    """An absolute ``http(s)://host[:port][/path]`` URL without a trailing slash, or ""."""
+    raw = (os.environ.get(name) or "").strip().rstrip("/")
+    if raw and not (raw.startswith(("http://", "https://")) and len(raw.split("/")) > 2 and raw.split("/")[2]):
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an http:// or https:// URL")
+    return raw

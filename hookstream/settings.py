@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 
 from hookstream.env import (
     ImproperlyConfiguredEnv,
+    env_base_url,
     env_bool,
     env_choice,
     env_float,
@@ -56,8 +57,9 @@ HOOKSTREAM_ENCRYPTION_KEY = _required_secret("HOOKSTREAM_ENCRYPTION_KEY", "encry
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"] if DEBUG or TESTING else ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-# The public base URL used to build ingest and publish URLs shown to users.
-HOOKSTREAM_PUBLIC_URL = env_str("HOOKSTREAM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The public base URL of ingest and publish URLs shown to users; unset, each request's own
+# scheme and host are used (hookstream.public_url), so the URLs work on any port.
+HOOKSTREAM_PUBLIC_URL = env_base_url("HOOKSTREAM_PUBLIC_URL")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -7,6 +7,7 @@ path of the service. ``IngestView`` at the end only routes to it and documents i
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -23,8 +24,10 @@ from hookstream import crypto
 from hookstream.api import ratelimit
 from hookstream.api.exceptions import error_body, log_database_error
 from hookstream.api.serializers import ErrorSerializer
+from hookstream.public_url import public_url
 from intake import selectors, services
-from intake.models import DedupStrategy, Source, SourceStatus, VerificationType
+from intake.models import DedupStrategy, SchemaMode, Source, SourceStatus, VerificationType
+from intake.schemas import payload_errors
 from intake.serializers import IngestedSerializer
 from intake.verification import (
     VerificationFailed,
@@ -84,6 +87,27 @@ def _rate_limited(request, ip: str | None) -> bool:
         return False
 
 
+def _slack_challenge(body: bytes) -> str | None:
+    """Slack confirms a Request URL with a signed ``url_verification`` event whose
+    ``challenge`` must come back; it is answered, not stored."""
+    if b"url_verification" not in body:
+        return None
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(payload, dict) and payload.get("type") == "url_verification":
+        return str(payload.get("challenge", ""))
+    return None
+
+
+def _signed_url(request) -> str:
+    """The URL the sender posted to, as it saw it (Twilio signs it): the public base URL,
+    the path and the query string exactly as received."""
+    query = request.META.get("QUERY_STRING", "")
+    return public_url(request, request.path + (f"?{query}" if query else ""))
+
+
 def _read_body(request) -> bytes | None:
     """The body, or None when it is larger than HOOKSTREAM_MAX_BODY_BYTES."""
     limit = settings.HOOKSTREAM_MAX_BODY_BYTES
@@ -130,13 +154,22 @@ def ingest(request, source_id: str):
             return _error(request, 503, "This source is paused; try again later.", Retry_After="60")
         try:
             secret = crypto.decrypt(source.verification_secret) if source.verification_secret else ""
-            signature_verify(source=source, secret=secret, body=body, headers=request.headers)
+            signature_verify(
+                source=source,
+                secret=secret,
+                body=body,
+                headers=request.headers,
+                url=_signed_url(request) if source.verification_type == VerificationType.TWILIO else "",
+                content_type=request.META.get("CONTENT_TYPE", ""),
+            )
         except VerificationFailed as exc:
             logger.info("ingest %s: signature rejected: %s", source.pk, exc)
             Source.objects.filter(pk=source.pk).update(verification_failure_count=F("verification_failure_count") + 1)
-            return _error(request, 401, "Signature verification failed.")
+            return _error(request, 401, f"Signature verification failed: {exc}.")
         if not ip_allowed(ip, source.ip_allowlist, source.ip_denylist):
             return _error(request, 403, "This address may not send to this source.")
+        if source.verification_type == VerificationType.SLACK and (challenge := _slack_challenge(body)):
+            return JsonResponse({"challenge": challenge})
         incoming = services.Incoming(
             method=request.method,
             body=body,
@@ -145,7 +178,14 @@ def ingest(request, source_id: str):
             content_type=_clean(request.META.get("CONTENT_TYPE", ""))[:200],
             source_ip=ip,
         )
-        stored = fanout.event_ingest(source=source, routes=routes, incoming=incoming)
+        schema_errors = None
+        if source.schema is not None:
+            payload = incoming.parsed_payload()
+            schema_errors = payload_errors(schema=source.schema, payload=payload, is_json=payload is not None)
+            if schema_errors and source.schema_mode == SchemaMode.REJECT:
+                body = error_body(request, 422, "The body does not match the source's schema; nothing was stored.")
+                return JsonResponse({**body, "details": {"body": schema_errors}}, status=422)
+        stored = fanout.event_ingest(source=source, routes=routes, incoming=incoming, schema_errors=schema_errors)
     except (OperationalError, InterfaceError) as exc:
         # Only a database that cannot be reached or is failing answers 503 (the sender retries).
         # Any other database error is a bug (a body jsonb refuses is stored unparsed, see
@@ -177,9 +217,16 @@ def _documented_handler():
 
 
 _ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, "The signature is missing or wrong (nothing stored)."),
+    401: OpenApiResponse(
+        ErrorSerializer,
+        "The signature is missing or wrong, or its timestamp is outside the tolerance; the error says which "
+        "(nothing stored).",
+    ),
     403: OpenApiResponse(ErrorSerializer, "The client address is not allowed by the source's IP lists."),
     404: OpenApiResponse(ErrorSerializer, "No such source."),
+    422: OpenApiResponse(
+        ErrorSerializer, "The body does not match the source's schema (schema_mode reject); details.body lists why."
+    ),
     413: OpenApiResponse(ErrorSerializer, "The body is larger than HOOKSTREAM_MAX_BODY_BYTES."),
     429: OpenApiResponse(ErrorSerializer, "Too many requests from this client address."),
     503: OpenApiResponse(ErrorSerializer, "The database is unavailable or the source is paused; nothing stored."),

@@ -11,15 +11,50 @@ from hookstream.models import Organization
 
 
 class VerificationType(models.TextChoices):
+    """How a source checks that a request comes from its sender (``intake.verification``)."""
+
     HMAC_SHA256 = "hmac_sha256"
     HMAC_SHA1 = "hmac_sha1"
     STANDARD_WEBHOOKS = "standard_webhooks"
+    # Provider schemes that sign more than the body (a timestamp, the URL) or use no HMAC.
+    STRIPE = "stripe"
+    SLACK = "slack"
+    TWILIO = "twilio"
+    PADDLE = "paddle"
+    SENDGRID = "sendgrid"
+    BASIC_AUTH = "basic_auth"
 
 
 class DedupStrategy(models.TextChoices):
     PAYLOAD_HASH = "payload_hash"
     HEADER_FIELD = "header_field"
     BODY_FIELD = "body_field"
+
+
+class EventVerificationStatus(models.TextChoices):
+    """Whether an event's sender was verified (a failed verification stores nothing)."""
+
+    VERIFIED = "verified"
+    UNVERIFIED = "unverified"  # the source checks no signature, or a topic publish
+
+
+class DedupStatus(models.TextChoices):
+    """What dedup did with an event that was stored (a duplicate is not stored)."""
+
+    UNIQUE = "unique"  # its dedup key was claimed: the first inside the window
+    NO_KEY = "no_key"  # dedup is on but the field it keys on was absent: not deduplicated
+    DISABLED = "disabled"
+
+
+class SchemaMode(models.TextChoices):
+    REJECT = "reject"  # an event that does not match answers 422 and is not stored
+    WARN = "warn"  # it is stored, with schema_status "invalid" and its errors
+
+
+class SchemaStatus(models.TextChoices):
+    NONE = "", "none"  # the source has no schema
+    VALID = "valid"
+    INVALID = "invalid"
 
 
 class SourceStatus(models.TextChoices):
@@ -35,6 +70,8 @@ class Source(models.Model):
     name = models.CharField(max_length=200)
     slug = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")
+    # The source template it was made from (intake.source_templates), for the record.
+    template = models.CharField(max_length=40, blank=True, default="")
     verification_type = models.CharField(max_length=32, choices=VerificationType.choices, null=True, blank=True)
     # Encrypted at rest (hookstream.crypto).
     verification_secret = models.TextField(blank=True, default="")
@@ -46,6 +83,9 @@ class Source(models.Model):
     dedup_window_seconds = models.PositiveIntegerField(default=300)
     ip_allowlist = models.JSONField(default=list, blank=True)
     ip_denylist = models.JSONField(default=list, blank=True)
+    # A JSON Schema every event body must match (intake.schemas), or null.
+    schema = models.JSONField(null=True, blank=True)
+    schema_mode = models.CharField(max_length=10, choices=SchemaMode.choices, default=SchemaMode.REJECT)
     status = models.CharField(max_length=20, choices=SourceStatus.choices, default=SourceStatus.ACTIVE)
     event_count = models.BigIntegerField(default=0)
     last_event_at = models.DateTimeField(null=True, blank=True)
@@ -142,6 +182,19 @@ class Event(models.Model):
     body_size = models.PositiveIntegerField(default=0)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Database defaults too: events are also inserted by plain SQL (bench seeding, bulk tools).
+    verification_status = models.CharField(
+        max_length=20,
+        choices=EventVerificationStatus.choices,
+        default=EventVerificationStatus.UNVERIFIED,
+        db_default=EventVerificationStatus.UNVERIFIED,
+    )
+    dedup_status = models.CharField(
+        max_length=20, choices=DedupStatus.choices, default=DedupStatus.DISABLED, db_default=DedupStatus.DISABLED
+    )
+    schema_status = models.CharField(max_length=10, choices=SchemaStatus.choices, blank=True, default="", db_default="")
+    # The schema validation errors of an event stored under schema_mode "warn".
+    schema_errors = models.JSONField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
 

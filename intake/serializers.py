@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from destinations.serializers import StrictBooleanField, StrictCharField, StrictIntegerField
 from hookstream import crypto
-from intake.models import Connection, DedupStrategy, Event, Source, SourceStatus, Subscription, Topic, VerificationType
+from hookstream.public_url import public_url
+from intake.models import (
+    Connection,
+    DedupStrategy,
+    Event,
+    SchemaMode,
+    Source,
+    SourceStatus,
+    Subscription,
+    Topic,
+    VerificationType,
+)
+from intake.source_templates import all_source_templates
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -66,6 +77,12 @@ class SourceWriteSerializer(StrictInputSerializer):
         | {"created_at", "updated_at"}
     )
 
+    template = serializers.ChoiceField(
+        choices=[template.id for template in all_source_templates()],
+        required=False,
+        help_text="Fill the verification preset, dedup key, name and setup steps of a sender "
+        "(GET /v1/sources/templates); fields given in the same request win.",
+    )
     name = StrictCharField(required=False, max_length=200)
     slug = StrictCharField(required=False, max_length=100, help_text="^[a-z0-9-]+$; derived from name if absent.")
     description = StrictCharField(required=False, allow_blank=True, max_length=5000)
@@ -96,6 +113,17 @@ class SourceWriteSerializer(StrictInputSerializer):
         child=StrictCharField(max_length=64), required=False, max_length=MAX_IP_ENTRIES
     )
     ip_denylist = serializers.ListField(child=StrictCharField(max_length=64), required=False, max_length=MAX_IP_ENTRIES)
+    schema = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="A JSON Schema every event body must match (null: none).",
+    )
+    schema_mode = serializers.ChoiceField(
+        choices=SchemaMode.choices,
+        required=False,
+        help_text="reject: a body that does not match answers 422 and is not stored; "
+        "warn: it is stored with schema_status invalid and its schema_errors.",
+    )
     status = serializers.ChoiceField(choices=SourceStatus.choices, required=False)
 
     def validate_slug(self, value):
@@ -115,6 +143,25 @@ class SourceWriteSerializer(StrictInputSerializer):
         return attrs
 
 
+class SourceTemplateSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(help_text="The signing scheme, setup steps and where the secret is.")
+    verification_type = serializers.CharField(allow_null=True)
+    verification_header = serializers.CharField(allow_blank=True)
+    headers = serializers.ListField(child=serializers.CharField(), help_text="The headers the sender signs with.")
+    scheme = serializers.CharField()
+    secret_hint = serializers.CharField(help_text="Where to find the secret at the sender.")
+    setup_steps = serializers.ListField(child=serializers.CharField())
+    dedup_strategy = serializers.CharField(allow_null=True)
+    dedup_field = serializers.CharField(allow_blank=True)
+    docs_url = serializers.CharField(allow_blank=True)
+
+
+class SourceTemplateListSerializer(serializers.Serializer):
+    templates = SourceTemplateSerializer(many=True)
+
+
 class SourceSerializer(serializers.ModelSerializer):
     verification_secret = serializers.SerializerMethodField(help_text="Masked: the last 4 characters.")
     ingest_url = serializers.SerializerMethodField()
@@ -126,6 +173,7 @@ class SourceSerializer(serializers.ModelSerializer):
             "name",
             "slug",
             "description",
+            "template",
             "ingest_url",
             "verification_type",
             "verification_secret",
@@ -137,6 +185,8 @@ class SourceSerializer(serializers.ModelSerializer):
             "dedup_window_seconds",
             "ip_allowlist",
             "ip_denylist",
+            "schema",
+            "schema_mode",
             "status",
             "event_count",
             "last_event_at",
@@ -153,7 +203,7 @@ class SourceSerializer(serializers.ModelSerializer):
         return crypto.mask(crypto.decrypt(source.verification_secret))
 
     def get_ingest_url(self, source) -> str:
-        return f"{settings.HOOKSTREAM_PUBLIC_URL}/v1/ingest/{source.pk}"
+        return public_url(self.context.get("request"), f"/v1/ingest/{source.pk}")
 
 
 # --- connections, topics, subscriptions ------------------------------------------------------------
@@ -235,7 +285,7 @@ class TopicSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_publish_url(self, topic) -> str:
-        return f"{settings.HOOKSTREAM_PUBLIC_URL}/v1/topics/{topic.slug}/publish"
+        return public_url(self.context.get("request"), f"/v1/topics/{topic.slug}/publish")
 
 
 class TopicDetailSerializer(TopicSerializer):
@@ -278,6 +328,9 @@ class EventSerializer(serializers.ModelSerializer):
             "body_size",
             "source_ip",
             "idempotency_key",
+            "verification_status",
+            "dedup_status",
+            "schema_status",
             "received_at",
             "created_at",
         ]

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,18 +33,22 @@ from hookstream.errors import Conflict
 from hookstream.ids import new_id
 from hookstream.jsonsafe import storable_loads
 from hookstream.models import Organization
-from intake import filters, transforms
+from intake import filters, schemas, transforms
 from intake.models import (
     Connection,
     DedupKey,
+    DedupStatus,
     DedupStrategy,
     Event,
+    EventVerificationStatus,
+    SchemaStatus,
     Source,
     Subscription,
     Topic,
     VerificationType,
 )
-from intake.verification import parse_networks, standard_webhooks_secret_error
+from intake.source_templates import source_template
+from intake.verification import ecdsa_public_key_error, parse_networks, standard_webhooks_secret_error
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +80,7 @@ def _save_or_409(instance, what: str) -> None:
 
 
 _SOURCE_PLAIN_FIELDS = (
+    "template",
     "name",
     "slug",
     "description",
@@ -87,8 +93,37 @@ _SOURCE_PLAIN_FIELDS = (
     "dedup_window_seconds",
     "ip_allowlist",
     "ip_denylist",
+    "schema",
+    "schema_mode",
     "status",
 )
+
+
+_SECRET_CHECKS = {
+    VerificationType.STANDARD_WEBHOOKS: standard_webhooks_secret_error,
+    VerificationType.SENDGRID: ecdsa_public_key_error,
+    VerificationType.BASIC_AUTH: lambda secret: None if ":" in secret else "basic_auth credentials are user:password",
+}
+
+
+def _dedup_implied(data: dict) -> dict:
+    """Naming a strategy turns dedup on (and ``null`` turns it off) unless ``dedup_enabled``
+    is given too, as the hosted product documents ``{"dedup_strategy": "payload_hash"}``."""
+    if "dedup_strategy" in data and "dedup_enabled" not in data:
+        return {**data, "dedup_enabled": bool(data["dedup_strategy"])}
+    return data
+
+
+def _with_template(data: dict, *, keep: tuple[str, ...] = ()) -> dict:
+    """``data`` over the preset of the template it names (the request's own fields win; the
+    preset's ``keep`` fields are left out)."""
+    if not data.get("template"):
+        return data
+    template = source_template(data["template"])
+    if template is None:
+        raise ValidationError({"template": [f"No source template {data['template']!r}."]})
+    preset = {name: value for name, value in template.preset().items() if name not in keep}
+    return {**preset, **data}
 
 
 def _source_check(source: Source, secret_plain: str) -> None:
@@ -96,8 +131,8 @@ def _source_check(source: Source, secret_plain: str) -> None:
     errors: dict[str, list[str]] = {}
     if source.verification_type and not secret_plain:
         errors["verification_secret"] = [f"Required when verification_type is {source.verification_type}."]
-    if source.verification_type == VerificationType.STANDARD_WEBHOOKS and secret_plain:
-        problem = standard_webhooks_secret_error(secret_plain)
+    if secret_plain:
+        problem = _SECRET_CHECKS.get(source.verification_type, lambda secret: None)(secret_plain)
         if problem:
             errors["verification_secret"] = [problem[0].upper() + problem[1:] + "."]
     if source.dedup_enabled:
@@ -105,6 +140,10 @@ def _source_check(source: Source, secret_plain: str) -> None:
             errors["dedup_strategy"] = ["Required when dedup_enabled is true (payload_hash, header_field, body_field)."]
         elif source.dedup_strategy != DedupStrategy.PAYLOAD_HASH and not source.dedup_field:
             errors["dedup_field"] = [f"Required by dedup_strategy {source.dedup_strategy}."]
+    if source.schema is not None:
+        problems = schemas.schema_errors_of(source.schema)
+        if problems:
+            errors["schema"] = problems
     for list_field in ("ip_allowlist", "ip_denylist"):
         try:
             parse_networks(getattr(source, list_field))
@@ -115,6 +154,7 @@ def _source_check(source: Source, secret_plain: str) -> None:
 
 
 def source_create(*, organization: Organization, data: dict) -> Source:
+    data = _dedup_implied(_with_template(data))
     if not data.get("name"):
         raise ValidationError({"name": ["This field is required."]})
     source = Source(organization=organization)
@@ -133,7 +173,10 @@ def source_create(*, organization: Organization, data: dict) -> Source:
 
 
 def source_update(*, source: Source, data: dict) -> Source:
-    """Apply a PATCH; a masked secret sent back keeps the stored one, ``null``/"" clears it."""
+    """Apply a PATCH; a masked secret sent back keeps the stored one, ``null``/"" clears it.
+    A ``template`` re-applies its verification and dedup preset to the fields the PATCH does
+    not name (the name and description stay)."""
+    data = _dedup_implied(_with_template(data, keep=("name", "description")))
     for name in _SOURCE_PLAIN_FIELDS:
         if name in data:
             setattr(source, name, data[name])
@@ -351,23 +394,42 @@ def _new_event(*, organization_id: str, incoming: Incoming, now: datetime, **fie
     )
 
 
+def dedup_field_parts(field: str) -> tuple[str, str]:
+    """Where a ``dedup_field`` points: ``("header", name)`` or ``("body", "a.b")``.
+
+    Accepted forms: ``headers.x-id`` (a header, whatever the strategy), ``$.a.b`` and
+    ``$.items[0].id`` (JSONPath), ``payload.a.b`` and plain ``a.b``.
+    """
+    field = field.strip()
+    if field.lower().startswith("headers."):
+        return "header", field[len("headers.") :]
+    if field.startswith("$"):
+        field = field[1:].lstrip(".")
+    field = re.sub(r"\[(\d+)\]", r".\1", field).strip(".")
+    if field == "payload" or field.startswith("payload."):
+        field = field[len("payload") :].lstrip(".")
+    return "body", field
+
+
 def dedup_key(source: Source, event: Event) -> str | None:
-    """The dedup key of ``event`` for ``source``, or None when it has nothing to dedup on."""
+    """The dedup key of ``event`` for ``source``, or None when it has nothing to dedup on
+    (the header or field is absent: the event is stored with ``dedup_status: no_key``)."""
     strategy = source.dedup_strategy
     if strategy == DedupStrategy.PAYLOAD_HASH:
         material = bytes(event.body)
-    elif strategy == DedupStrategy.HEADER_FIELD:
-        wanted = source.dedup_field.lower()
-        value = next((v for k, v in event.headers.items() if k.lower() == wanted), None)
-        if value in (None, ""):
-            return None
-        material = str(value).encode()
-    elif strategy == DedupStrategy.BODY_FIELD:
-        path = source.dedup_field if source.dedup_field.startswith("payload") else f"payload.{source.dedup_field}"
-        value = filters.resolve({"payload": event.payload, "headers": {}}, path)
-        if value is filters.UNDEFINED or value is None:
-            return None
-        material = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    elif strategy in (DedupStrategy.HEADER_FIELD, DedupStrategy.BODY_FIELD):
+        where, name = dedup_field_parts(source.dedup_field)
+        if strategy == DedupStrategy.HEADER_FIELD or where == "header":
+            wanted = name.lower()
+            value = next((v for k, v in event.headers.items() if k.lower() == wanted), None)
+            if value in (None, ""):
+                return None
+            material = str(value).encode()
+        else:
+            value = filters.resolve({"payload": event.payload, "headers": {}}, f"payload.{name}" if name else "payload")
+            if value is filters.UNDEFINED or value is None:
+                return None
+            material = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
     else:
         return None
     return hashlib.sha256(strategy.encode() + b"\0" + material).hexdigest()
@@ -441,7 +503,9 @@ def event_store(*, organization_id: str, incoming: Incoming, now: datetime, **fi
     return event
 
 
-def source_event_store(*, source: Source, incoming: Incoming, now: datetime) -> Stored:
+def source_event_store(
+    *, source: Source, incoming: Incoming, now: datetime, schema_errors: list[str] | None = None
+) -> Stored:
     """Store a request received at a source's ingest URL, in the caller's transaction.
 
     Dedup (when enabled) first: claim the key, or answer with the original event
@@ -449,8 +513,14 @@ def source_event_store(*, source: Source, incoming: Incoming, now: datetime) -> 
     (``source_count_event``) once its transaction has committed.
     """
     event = _new_event(organization_id=source.organization_id, incoming=incoming, now=now, source_id=source.pk)
+    if source.verification_type:
+        event.verification_status = EventVerificationStatus.VERIFIED
+    if schema_errors is not None:
+        event.schema_status = SchemaStatus.INVALID if schema_errors else SchemaStatus.VALID
+        event.schema_errors = schema_errors or None
     if source.dedup_enabled:
         key = dedup_key(source, event)
+        event.dedup_status = DedupStatus.NO_KEY if key is None else DedupStatus.UNIQUE
         if key is not None:
             original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
             if original is not None:

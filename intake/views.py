@@ -21,13 +21,15 @@ from hookstream.api.exceptions import PayloadTooLarge
 from hookstream.api.serializers import ErrorSerializer, SuccessSerializer
 from hookstream.api.viewsets import OrganizationScopedReadOnlyViewSet, OrganizationScopedViewSet
 from intake import selectors, services
-from intake.models import Connection, Event, Source, Subscription, Topic
+from intake.ingest import INGEST_METHODS
+from intake.models import Connection, DedupStatus, Event, EventVerificationStatus, Source, Subscription, Topic
 from intake.serializers import (
     ConnectionSerializer,
     ConnectionWriteSerializer,
     EventSerializer,
     PublishedSerializer,
     SourceSerializer,
+    SourceTemplateListSerializer,
     SourceWriteSerializer,
     SubscriptionSerializer,
     SubscriptionWriteSerializer,
@@ -35,6 +37,7 @@ from intake.serializers import (
     TopicSerializer,
     TopicWriteSerializer,
 )
+from intake.source_templates import all_source_templates
 from intake.verification import client_ip
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -85,15 +88,20 @@ class SourceViewSet(OrganizationScopedViewSet):
         source = services.source_create(
             organization=self.get_organization(), data=_validated(SourceWriteSerializer, request)
         )
-        return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
+        return Response(SourceSerializer(source, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         source = services.source_update(source=self.get_object(), data=_validated(SourceWriteSerializer, request))
-        return Response(SourceSerializer(source).data)
+        return Response(SourceSerializer(source, context={"request": request}).data)
 
     def destroy(self, request, *args, **kwargs):
         services.source_delete(source=self.get_object())
         return Response({"success": True})
+
+    @extend_schema(summary="List source templates", responses={200: SourceTemplateListSerializer})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def templates(self, request):
+        return Response({"templates": [template.as_dict() for template in all_source_templates()]})
 
 
 @extend_schema_view(
@@ -118,6 +126,7 @@ class SourceViewSet(OrganizationScopedViewSet):
 )
 class ConnectionViewSet(OrganizationScopedViewSet):
     lookup_value_regex = LOOKUP_REGEX
+    query_params = ("source_id", "destination_id")
     queryset = Connection.objects.all()
     serializer_class = ConnectionSerializer
     pagination_key = "connections"
@@ -290,7 +299,7 @@ class TopicViewSet(OrganizationScopedViewSet):
 
     def _detail(self, topic) -> dict:
         topic = Topic.objects.prefetch_related("subscriptions").get(pk=topic.pk)
-        return TopicDetailSerializer(topic).data
+        return TopicDetailSerializer(topic, context={"request": self.request}).data
 
 
 def _timestamp_param(params, name):
@@ -315,6 +324,15 @@ def _timestamp_param(params, name):
             OpenApiParameter("status", str, enum=list(delivery_selectors.EventStatus.ALL)),
             OpenApiParameter("after", str, description="Received at or after this ISO 8601 time."),
             OpenApiParameter("before", str, description="Received before this ISO 8601 time."),
+            OpenApiParameter("method", str, enum=list(INGEST_METHODS)),
+            OpenApiParameter("verification_status", str, enum=list(EventVerificationStatus.values)),
+            OpenApiParameter("dedup_status", str, enum=list(DedupStatus.values)),
+            OpenApiParameter(
+                "search",
+                str,
+                description="An event id, an idempotency key, or text found in the body (case-insensitive; "
+                f"at least {selectors.SEARCH_MIN_BODY_CHARS} characters for the body).",
+            ),
         ],
     ),
     retrieve=extend_schema(
@@ -326,6 +344,7 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
     lookup_value_regex = LOOKUP_REGEX
     serializer_class = EventSerializer
     pagination_key = "events"
+    query_params = ("source_id", "status", "after", "before", "method", "verification_status", "dedup_status", "search")
     # Newest first by arrival: the after/before filters are on received_at too, so one index
     # (intake migration 0003, event_org_received) serves the order, the cursor and the range.
     cursor_field = "received_at"
@@ -350,6 +369,17 @@ class EventViewSet(OrganizationScopedReadOnlyViewSet):
             queryset = queryset.filter(received_at__gte=after)
         if before:
             queryset = queryset.filter(received_at__lt=before)
+        for name, choices in (
+            ("method", INGEST_METHODS),
+            ("verification_status", EventVerificationStatus.values),
+            ("dedup_status", DedupStatus.values),
+        ):
+            if name in params:
+                if params[name] not in choices:
+                    raise exceptions.ValidationError({name: [f"One of: {', '.join(choices)}."]})
+                queryset = queryset.filter(**{name: params[name]})
+        if params.get("search", "").strip():
+            queryset = selectors.events_search(queryset, params["search"].strip()[:200])
         return queryset
 
     def retrieve(self, request, *args, **kwargs):

@@ -8,12 +8,19 @@ from django import forms
 from console.forms.common import APIForm, json_field, json_text, lines
 from intake.models import DedupStrategy, SourceStatus, VerificationType
 from intake.serializers import FILTER_RULES_HELP, TRANSFORM_HELP
+from intake.source_templates import all_source_templates, source_template
 
 # --- sources -------------------------------------------------------------------------------
 
 
 class SourceForm(APIForm):
-    name = forms.CharField(max_length=200)
+    template = forms.ChoiceField(
+        choices=[("", "None"), *((t.id, t.name) for t in all_source_templates())],
+        required=False,
+        label="Sender",
+        help_text="Fills the verification and dedup preset and the setup steps of this sender; fields you fill in win.",
+    )
+    name = forms.CharField(max_length=200, required=False, help_text="The sender's name if empty.")
     slug = forms.CharField(
         max_length=100, required=False, help_text="Lowercase letters, digits and hyphens; made from the name if empty."
     )
@@ -66,8 +73,10 @@ class SourceForm(APIForm):
 
     def clean(self):
         cleaned = super().clean()
+        if not cleaned.get("name") and not cleaned.get("template"):
+            self.add_error("name", "This field is required.")
         if cleaned.get("generate_secret"):
-            if not cleaned.get("verification_type"):
+            if not self.verification_type_chosen():
                 self.add_error("generate_secret", "Choose a verification type first.")
             elif cleaned.get("verification_secret"):
                 self.add_error("generate_secret", "Type a secret or generate one, not both.")
@@ -101,7 +110,21 @@ class SourceForm(APIForm):
         if not data.get("verification_secret") and (self.editing or not data.get("verification_type")):
             # Editing: empty keeps the stored secret.
             data.pop("verification_secret", None)
+        if not data.get("template"):
+            data.pop("template", None)
+        else:
+            # Left empty, these come from the template's preset.
+            for name in ("name", "description", "verification_type", "verification_header", "dedup_strategy"):
+                if not data.get(name):
+                    data.pop(name, None)
+            if not data.get("dedup_enabled"):
+                data.pop("dedup_enabled", None)
         return data
+
+    def verification_type_chosen(self) -> str:
+        """The verification type typed in, else the chosen template's."""
+        template = source_template(self.cleaned_data.get("template") or "")
+        return self.cleaned_data.get("verification_type") or (template.verification_type if template else "") or ""
 
 
 # --- connections, topics, subscriptions ------------------------------------------------------

@@ -3,7 +3,6 @@ revoke."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +16,7 @@ from console.views.generic import ConfirmView, ServiceFormView
 from hookstream import selectors, services
 from hookstream.api.serializers import APIKeyCreateSerializer
 from hookstream.models import APIKey
+from hookstream.public_url import public_base_url
 
 
 class APIKeyListView(ConsoleMixin, TemplateView):
@@ -43,7 +43,7 @@ class APIKeyCreateView(ServiceFormView):
         response = render(
             self.request,
             "console/apikeys/created.html",
-            {"key": key, "raw_key": raw, "api_base": settings.HOOKSTREAM_PUBLIC_URL},
+            {"key": key, "raw_key": raw, "api_base": public_base_url(self.request)},
         )
         add_never_cache_headers(response)
         return response

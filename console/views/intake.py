@@ -32,8 +32,8 @@ from intake.views import ID_PARAM_RE
 # --- sources -------------------------------------------------------------------------------
 
 
-def ingest_url(source: Source) -> str:
-    return SourceSerializer().get_ingest_url(source)
+def ingest_url(source: Source, request) -> str:
+    return SourceSerializer(context={"request": request}).get_ingest_url(source)
 
 
 def secret_mask(source: Source) -> str:
@@ -55,7 +55,7 @@ class SourceListView(ConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         page = page_of(self.request, selectors.sources_for_organization(organization=self.organization))
         for source in page.rows:
-            source.ingest_url = ingest_url(source)
+            source.ingest_url = ingest_url(source, self.request)
         return super().get_context_data(page=page, **kwargs)
 
 
@@ -66,7 +66,7 @@ class SourceDetailView(ConsoleMixin, SourceLookup, TemplateView):
         source = self.lookup()
         return super().get_context_data(
             source=source,
-            ingest_url=ingest_url(source),
+            ingest_url=ingest_url(source, self.request),
             secret_mask=secret_mask(source),
             connections=selectors.source_connections(source=source),
             **kwargs,
@@ -87,7 +87,7 @@ class SourceFormView(ServiceFormView):
         data = form.to_api()
         self.generated = None
         if form.cleaned_data["generate_secret"]:
-            self.generated = services.source_secret_generate(verification_type=data["verification_type"])
+            self.generated = services.source_secret_generate(verification_type=form.verification_type_chosen())
             data["verification_secret"] = self.generated
         return data
 
@@ -212,8 +212,8 @@ class ConnectionDeleteView(ConnectionLookup, DeleteView):
 # --- topics and subscriptions ------------------------------------------------------------------
 
 
-def publish_url(topic: Topic) -> str:
-    return TopicSerializer().get_publish_url(topic)
+def publish_url(topic: Topic, request) -> str:
+    return TopicSerializer(context={"request": request}).get_publish_url(topic)
 
 
 class TopicLookup(LookupFirstMixin):
@@ -227,15 +227,15 @@ class TopicListView(ConsoleMixin, TemplateView):
     def get_context_data(self, **kwargs):
         page = page_of(self.request, selectors.topics_for_organization(organization=self.organization))
         for topic in page.rows:
-            topic.publish_url = publish_url(topic)
+            topic.publish_url = publish_url(topic, self.request)
         return super().get_context_data(page=page, **kwargs)
 
 
-def topic_page_context(topic: Topic, form: SubscriptionForm) -> dict:
+def topic_page_context(topic: Topic, form: SubscriptionForm, request) -> dict:
     """The topic page: its publish URL, its subscriptions and the "Subscribe a destination" form."""
     return {
         "topic": topic,
-        "publish_url": publish_url(topic),
+        "publish_url": publish_url(topic, request),
         "subscriptions": selectors.topic_subscriptions(topic=topic),
         "form": form,
     }
@@ -246,7 +246,7 @@ class TopicDetailView(ConsoleMixin, TopicLookup, TemplateView):
 
     def get_context_data(self, **kwargs):
         form = SubscriptionForm(destinations=destination_choices(organization=self.organization))
-        return super().get_context_data(**topic_page_context(self.lookup(), form), **kwargs)
+        return super().get_context_data(**topic_page_context(self.lookup(), form, self.request), **kwargs)
 
 
 class SubscriptionCreateView(TopicLookup, ServiceFormView):
@@ -264,7 +264,7 @@ class SubscriptionCreateView(TopicLookup, ServiceFormView):
         return {"destinations": destination_choices(organization=self.organization)}
 
     def get_context_data(self, form) -> dict:
-        return topic_page_context(self.object, form)
+        return topic_page_context(self.object, form, self.request)
 
     def service(self, data):
         return services.subscription_create(topic=self.object, data=data)

@@ -14,8 +14,8 @@ Failures: 400/401/403/404 (unknown cluster or topic)/413/415/422 → permanent; 
 (whatever the body, even HTML) and 5xx → retryable; a 200 whose ``error_code`` is not 200 is
 retryable when the code is a throttle (429) or a server error (5xx, including five-digit
 Confluent codes such as 50002), permanent otherwise. Time-outs and connection errors are
-retryable. ``bootstrap_servers`` alone (native Kafka protocol) is not supported yet: a
-permanent failure asking for ``rest_url``.
+retryable. Without ``rest_url`` the REST endpoint is derived from ``bootstrap_servers``
+(``records_url``).
 """
 
 from __future__ import annotations
@@ -50,13 +50,9 @@ class KafkaProvider(Provider):
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
         config = destination.provider_config or {}
-        rest = (config.get("rest_url") or "").rstrip("/")
-        if not rest:
-            return Outcome.permanent("native Kafka (bootstrap_servers) is not supported; set rest_url (REST Proxy v3)")
-        url = (
-            f"{rest}/kafka/v3/clusters/{quote(config['cluster_id'], safe='')}"
-            f"/topics/{quote(config['topic'], safe='')}/records"
-        )
+        url = records_url(config)
+        if not url:
+            return Outcome.permanent("bootstrap_servers names no host; set rest_url (REST Proxy v3)")
         body = json.dumps(record(destination, message), separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         auth = None
@@ -100,6 +96,37 @@ class KafkaProvider(Provider):
         if status in PERMANENT_STATUSES:
             return Outcome.permanent(f"HTTP {status}{suffix}", **result)
         return Outcome.retry(f"HTTP {status}{suffix}", retry_after=retry_after, **result)
+
+
+def records_url(config: dict) -> str:
+    """The v3 produce URL of a destination's topic.
+
+    - ``rest_url`` as a base (``https://pkc-….confluent.cloud:443``): ``/kafka/v3/clusters/…``
+      is appended, as Confluent Cloud serves it;
+    - ``rest_url`` ending in ``/v3`` (a self-managed REST Proxy, ``http://proxy:8082/v3``) or
+      ``/kafka/v3`` (Confluent Cloud): ``/clusters/{cluster_id}/topics/{topic}/records``;
+    - ``rest_url`` that is already a ``…/clusters/…/records`` URL: used as it is;
+    - no ``rest_url``: derived from the first of ``bootstrap_servers``
+      (``SASL_SSL://pkc-….confluent.cloud:9092``) as
+      ``https://<host>:443/kafka/v3/clusters/<cluster_id>/topics/<topic>/records``, the REST
+      endpoint Confluent Cloud serves beside its bootstrap server.
+    """
+    tail = f"/clusters/{quote(config['cluster_id'], safe='')}/topics/{quote(config['topic'], safe='')}/records"
+    rest = (config.get("rest_url") or "").strip().rstrip("/")
+    if rest:
+        if "/clusters/" in rest and rest.endswith("/records"):
+            return rest
+        if rest.endswith("/v3"):
+            return rest + tail
+        return f"{rest}/kafka/v3{tail}"
+    first = (config.get("bootstrap_servers") or "").split(",")[0].strip()
+    host = first.split("://", 1)[-1].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        host = host[: host.find("]") + 1]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    host = host.strip("/")
+    return f"https://{host}:443/kafka/v3{tail}" if host else ""
 
 
 def record(destination, message: OutboundMessage) -> dict:

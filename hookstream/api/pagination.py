@@ -20,6 +20,8 @@ from rest_framework import exceptions
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
+from hookstream.api.params import query_params_check
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 CURSOR_PK_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -66,6 +68,8 @@ class CreatedCursorPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.key = getattr(view, "pagination_key", "results")
+        if view is not None:  # an API list (the console pages its own filter forms)
+            query_params_check(request, view)
         limit = parse_limit(request)
         cursor = request.query_params.get("cursor")
         field = getattr(view, "cursor_field", self.ordering_field)

@@ -66,6 +66,7 @@ def test_it_filters_and_paginates_attempts(api, alice, destination, receiver):
     assert len(ids(f"?event_id={dead.event_id}")) == 2
     assert len(ids("?status=failed")) == 2 and len(ids("?status=success")) == 1
     assert len(ids("?is_dlq=true")) == 1 and len(ids("?is_dlq=false")) == 2
+    assert len(ids("?is_dlq=1")) == 1 and len(ids("?is_dlq=0")) == 2  # the hosted dead-letter recipe
     assert len(ids(f"?destination_id={destination.id}")) == 3
     assert ids("?destination_id=dst_other") == []
 

@@ -23,7 +23,7 @@ def test_it_creates_lists_updates_and_deletes_a_source(alice, api):
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["slug"] == "stripe"
-    assert created["ingest_url"] == f"http://127.0.0.1:8000/v1/ingest/{created['id']}"
+    assert created["ingest_url"] == f"http://testserver/v1/ingest/{created['id']}"  # the request's own host
     assert created["status"] == "active" and created["event_count"] == 0 and created["last_event_at"] is None
     assert created["verification_type"] is None and created["verification_secret"] is None
 

@@ -13,6 +13,7 @@ import pytest
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
 from destinations.providers import get_provider
+from destinations.providers.kafka import records_url
 from hookstream import crypto
 from tests.factories import make_delivery, make_destination, make_event
 from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered
@@ -199,12 +200,53 @@ def test_a_proxy_that_is_down_is_retried_then_dead_lettered(alice):
     assert_unreachable_is_retried_then_dead_lettered(alice.org, destination)
 
 
+@pytest.mark.parametrize(
+    ("config", "url"),
+    [
+        # The hosted provider page: bootstrap server only; the REST endpoint sits beside it on 443.
+        (
+            {"bootstrap_servers": "pkc-12576z.us-west2.gcp.confluent.cloud:9092"},
+            "https://pkc-12576z.us-west2.gcp.confluent.cloud:443/kafka/v3/clusters/lkc-abc123/topics/orders/records",
+        ),
+        (
+            {"bootstrap_servers": "SASL_SSL://pkc-1.eu.aws.confluent.cloud:9092,pkc-2.eu.aws.confluent.cloud:9092"},
+            "https://pkc-1.eu.aws.confluent.cloud:443/kafka/v3/clusters/lkc-abc123/topics/orders/records",
+        ),
+        # Confluent Cloud's REST endpoint, bare or with its /kafka/v3 path.
+        (
+            {"rest_url": "https://pkc-1.confluent.cloud:443"},
+            "https://pkc-1.confluent.cloud:443/kafka/v3/clusters/lkc-abc123/topics/orders/records",
+        ),
+        (
+            {"rest_url": "https://pkc-1.confluent.cloud/kafka/v3/"},
+            "https://pkc-1.confluent.cloud/kafka/v3/clusters/lkc-abc123/topics/orders/records",
+        ),
+        # A self-managed REST Proxy serves v3 at /v3.
+        ({"rest_url": "http://proxy:8082/v3"}, "http://proxy:8082/v3/clusters/lkc-abc123/topics/orders/records"),
+        (
+            {"rest_url": "http://proxy:8082/v3/clusters/lkc-abc123/topics/orders/records"},
+            "http://proxy:8082/v3/clusters/lkc-abc123/topics/orders/records",
+        ),
+    ],
+)
+def test_it_derives_the_v3_records_url(config, url):
+    assert records_url({"cluster_id": CLUSTER, "topic": TOPIC, **config}) == url
+
+
 @pytest.mark.django_db
-def test_bootstrap_servers_alone_is_a_permanent_failure(alice):
-    destination = _destination(alice.org, "", bootstrap_servers="127.0.0.1:9092")
+def test_a_rest_url_with_its_kafka_v3_path_produces(alice, proxy):
+    destination = _destination(alice.org, proxy.url + "/kafka/v3")
     _event, delivery = _deliver(alice.org, destination)
-    assert delivery.status == "dead"
-    assert "rest_url" in delivery.last_error
+    assert delivery.status == "succeeded", delivery.last_error
+    assert len(proxy.records) == 1
+
+
+@pytest.mark.django_db
+def test_bootstrap_servers_alone_is_sent_to_the_derived_rest_endpoint(alice):
+    destination = _destination(alice.org, "", bootstrap_servers="localhost:9092", retry_intervals=[60])
+    _event, delivery = _deliver(alice.org, destination)
+    attempt = DeliveryAttempt.objects.get(delivery_id=delivery.pk)
+    assert attempt.request_url == f"https://localhost:443/kafka/v3/clusters/{CLUSTER}/topics/{TOPIC}/records"
 
 
 @pytest.mark.django_db
