@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "hookstream",
     "destinations",
     "intake",
@@ -188,6 +189,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
+# Serve the apps' static files (console, admin, the API docs' pinned assets) straight from the
+# installed apps, so that no process depends on a collectstatic having been run.
+WHITENOISE_USE_FINDERS = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -214,6 +218,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Webhook and event delivery: sources, destinations, connections, topics, events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from pinned local assets (drf-spectacular-sidecar): no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["hookstream.api.schema.preprocess_optional_slash"],
     # The error body on every error response, the X-Request-Id and RateLimit-* headers.
