@@ -146,6 +146,13 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Live stream (/v1/ws) -------------------------------------------------------------
+# Frames buffered per WebSocket connection before a client that does not read is dropped.
+HOOKSTREAM_STREAM_BUFFER_FRAMES = env_int("HOOKSTREAM_STREAM_BUFFER_FRAMES", 1000, minimum=1)
+# Where browsers open the stream; empty: the console's host on HOOKSTREAM_STREAM_PORT.
+HOOKSTREAM_STREAM_URL = env_str("HOOKSTREAM_STREAM_URL", "")
+HOOKSTREAM_STREAM_PORT = env_int("HOOKSTREAM_STREAM_PORT", 8001, minimum=1, maximum=65535)
+
 # --- Celery ---------------------------------------------------------------------------
 _FS_BROKER = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

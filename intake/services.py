@@ -26,7 +26,7 @@ from django.utils.text import slugify
 from deliveries.models import DeadLetter, DeadLetterReason, Delivery, DeliveryStatus
 from deliveries.services import deliveries_enqueue_on_commit
 from destinations.models import Destination, DestinationStatus
-from hookstream import crypto
+from hookstream import crypto, stream_bus
 from hookstream.api.exceptions import Conflict
 from hookstream.ids import new_id
 from hookstream.models import Organization
@@ -487,6 +487,26 @@ def _source_count_event(*, source: Source, now) -> None:
         logger.warning("could not count event on source %s", source.pk, exc_info=True)
 
 
+def event_stream_on_commit(*, event: Event) -> None:
+    """Show the stored event on the live stream (``events`` and ``events:<source or topic>``)."""
+    origin = event.source_id or event.topic_id
+    stream_bus.publish_on_commit(
+        organization_id=event.organization_id,
+        channels=["events", f"events:{origin}"],
+        frame={
+            "type": "event",
+            "data": {
+                "id": event.pk,
+                "source_id": event.source_id,
+                "topic_id": event.topic_id,
+                "method": event.method,
+                "status": "received",
+                "received_at": event.received_at.isoformat(),
+            },
+        },
+    )
+
+
 def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming) -> Stored:
     """Store a request received at a source's ingest URL and fan it out.
 
@@ -506,6 +526,7 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
                     return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
         event.save(force_insert=True)
         _fan_out(event=event, routes=routes, now=now)
+        event_stream_on_commit(event=event)
     _source_count_event(source=source, now=now)
     return Stored(event=event)
 
@@ -554,4 +575,5 @@ def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | No
         else:
             event.save(force_insert=True)
         _fan_out(event=event, routes=routes, now=now)
+        event_stream_on_commit(event=event)
     return Stored(event=event)
