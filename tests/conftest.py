@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from hookstream import services as tenancy
+from tests.support import StreamServer
 
 
 @pytest.fixture
@@ -60,3 +61,12 @@ def pytest_terminal_summary(terminalreporter):
         reasons[reason] = reasons.get(reason, 0) + 1
     summary = "; ".join(f"{reason} ({count})" for reason, count in sorted(reasons.items(), key=lambda r: -r[1]))
     terminalreporter.write_line(f"skipped {len(skipped)}: {summary}")
+
+
+@pytest.fixture
+def stream_server(transactional_db, settings):
+    """A running stream process (``/v1/ws``); the console is told its port."""
+    server = StreamServer().start()
+    settings.HOOKSTREAM_STREAM_PORT = server.port
+    yield server
+    server.stop()
