@@ -78,3 +78,15 @@ class APIKey(models.Model):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class StreamFrame(models.Model):
+    """A frame of the live stream, on its way from the process that made it to the stream processes.
+
+    Only used without Redis (the embedded setup): stream processes poll new rows by id. Rows
+    are kept for a few minutes, long enough for every stream process to have read them.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    message = models.TextField()

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "hookstream",
     "destinations",
     "intake",
@@ -148,6 +149,13 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Live stream (/v1/ws) -------------------------------------------------------------
+# Frames buffered per WebSocket connection before a client that does not read is dropped.
+HOOKSTREAM_STREAM_BUFFER_FRAMES = env_int("HOOKSTREAM_STREAM_BUFFER_FRAMES", 1000, minimum=1)
+# Where browsers open the stream; empty: the console's host on HOOKSTREAM_STREAM_PORT.
+HOOKSTREAM_STREAM_URL = env_str("HOOKSTREAM_STREAM_URL", "")
+HOOKSTREAM_STREAM_PORT = env_int("HOOKSTREAM_STREAM_PORT", 8001, minimum=1, maximum=65535)
+
 # --- Celery ---------------------------------------------------------------------------
 _FS_BROKER = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -197,6 +205,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
+# Serve the apps' static files (console, admin, the API docs' pinned assets) straight from the
+# installed apps, so that no process depends on a collectstatic having been run.
+WHITENOISE_USE_FINDERS = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -223,6 +234,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Webhook and event delivery: sources, destinations, connections, topics, events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from pinned local assets (drf-spectacular-sidecar): no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["hookstream.api.schema.preprocess_optional_slash"],
     # The error body on every error response, the X-Request-Id and RateLimit-* headers.

@@ -233,13 +233,22 @@ _ERRORS = {
 }
 
 
+# Any body is accepted and stored raw; these are the types senders use, named so that client
+# generators keep the operation (a "*/*" body makes them skip it).
+_INGEST_BODY = {
+    "application/json": {"type": "object", "additionalProperties": True, "description": "Any JSON value."},
+    "application/x-www-form-urlencoded": {"type": "object", "additionalProperties": {"type": "string"}},
+    "application/octet-stream": {"type": "string", "format": "binary", "description": "Any other body, raw."},
+}
+
+
 @extend_schema_view(
     **{
         method: extend_schema(
             summary=f"Ingest a webhook ({method.upper()})",
             description=_INGEST_DESCRIPTION,
             auth=[],
-            request={"*/*": {"type": "string", "format": "binary"}} if method != "get" else None,
+            request=_INGEST_BODY if method != "get" else None,
             responses={
                 200: OpenApiResponse(IngestedSerializer, "Stored (or a duplicate inside the window)."),
                 **_ERRORS,

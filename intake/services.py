@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils.text import slugify
 
 from destinations.models import Destination
-from hookstream import crypto
+from hookstream import crypto, stream_bus
 from hookstream.errors import Conflict
 from hookstream.ids import new_id
 from hookstream.jsonsafe import storable_loads
@@ -494,6 +494,27 @@ def source_count_event(*, source: Source, now) -> None:
             )
     except DatabaseError:
         logger.warning("could not count event on source %s", source.pk, exc_info=True)
+
+
+def event_stream_on_commit(*, event: Event) -> None:
+    """Show the stored event on the live stream (``events`` and ``events:<source or topic>``)
+    once the caller's transaction has committed."""
+    origin = event.source_id or event.topic_id
+    stream_bus.publish_on_commit(
+        organization_id=event.organization_id,
+        channels=["events", f"events:{origin}"],
+        frame={
+            "type": "event",
+            "data": {
+                "id": event.pk,
+                "source_id": event.source_id,
+                "topic_id": event.topic_id,
+                "method": event.method,
+                "status": "received",
+                "received_at": event.received_at.isoformat(),
+            },
+        },
+    )
 
 
 def event_store(*, organization_id: str, incoming: Incoming, now: datetime, **fields: Any) -> Event:

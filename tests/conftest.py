@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from hookstream import services as tenancy
+from tests.support import StreamServer
 
 
 @pytest.fixture
@@ -45,3 +46,27 @@ def _make_org(name: str) -> Tenant:
 def api(alice) -> APIClient:
     """An API client authenticated as alice with her API key."""
     return alice.client()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming what was skipped and why (a missing service, usually), so that a run
+    on a laptop says plainly what it did not exercise."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    summary = "; ".join(f"{reason} ({count})" for reason, count in sorted(reasons.items(), key=lambda r: -r[1]))
+    terminalreporter.write_line(f"skipped {len(skipped)}: {summary}")
+
+
+@pytest.fixture
+def stream_server(transactional_db, settings):
+    """A running stream process (``/v1/ws``); the console is told its port."""
+    server = StreamServer().start()
+    settings.HOOKSTREAM_STREAM_PORT = server.port
+    yield server
+    server.stop()

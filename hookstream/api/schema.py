@@ -6,8 +6,10 @@
   session cookie.
 - :func:`preprocess_optional_slash` documents optional-slash routes without the slash.
 - :func:`postprocess_errors` adds the error body (component ``Error``) to every operation's
-  error responses and the ``X-Request-Id`` / ``RateLimit-*`` headers to every response, so
-  a view written later gets them without doing anything.
+  error responses and the ``X-Request-Id`` / ``RateLimit-*`` headers to every response, as
+  references to shared components, so a view written later gets them without doing anything.
+- Operation descriptions are written for API users in :data:`OPERATION_DESCRIPTIONS`; the
+  code's docstrings (written for developers) never reach the public document.
 """
 
 import re
@@ -57,7 +59,50 @@ _RATE_LIMIT_HEADERS = {
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
+# What each operation does, for API users. Operations not named here have their summary only.
+OPERATION_DESCRIPTIONS = {
+    "auth_api_keys_list": "API keys of the signed-in user's organization, revoked ones included. "
+    "Needs the session of the web UI: an API key cannot list, create or revoke keys.",
+    "auth_api_keys_create": "Creates an API key. The raw key is in this response only; store it now.",
+    "auth_api_keys_destroy": "Revokes an API key at once; it stays listed with `revoked: true`.",
+    "connections_list": "Connections route a source's events to a destination, newest first.",
+    "connections_create": "Routes a source's events to a destination, optionally through filter rules and a "
+    "JSONata transform.",
+    "delivery_attempts_list": "Every delivery attempt, newest first. Filter by destination, event, status or "
+    "`is_dlq` for dead letters.",
+    "delivery_attempts_retrieve": "One attempt: the request sent (secrets masked), the answer, duration and error.",
+    "delivery_attempts_retry_create": "Delivers the attempt's event to its destination again, now.",
+    "destinations_list": "Destinations, newest first, with their real delivery counts.",
+    "destinations_create": "Creates a destination. Send `template` to start from a catalog template; secrets in "
+    "`provider_config` and `signing_config` are encrypted and masked in every answer.",
+    "destinations_partial_update": "Changes any field. Send a masked secret back unchanged to keep it.",
+    "destinations_destroy": "Deletes the destination and cancels its pending, scheduled and held deliveries; "
+    "its history stays.",
+    "destinations_circuit_retrieve": "The circuit breaker: closed, open (deliveries held) or half-open (one probe).",
+    "destinations_circuit_reset_create": "Closes the circuit; the deliveries it held resume, oldest first.",
+    "destinations_dead_letters_list": "Deliveries that exhausted their retries, with the reason and last error.",
+    "destinations_dead_letters_retry_create": "Starts a replay job that retries the dead letters, optionally only "
+    "those of a time range.",
+    "destinations_test_create": "Sends a sample event to the destination and records the attempt.",
+    "destinations_templates_retrieve": "Ready-made destination settings (Slack, Discord, PagerDuty, SQS…).",
+    "events_list": "Received events, newest first. Filter by source, status and time.",
+    "events_retrieve": "One event with its headers, body, deliveries and their attempts.",
+    "events_retry_create": "Retries the event's failed and dead deliveries.",
+    "metrics_overview_retrieve": "Today's events, deliveries, success rate, latency, dead letters and open circuits.",
+    "replay_create": "Re-delivers the events of a time range to a destination at a bounded rate, as a job.",
+    "replay_retrieve": "A replay job's status and progress.",
+    "sources_list": "Sources receive webhooks at their ingest URL, newest first.",
+    "sources_create": "Creates a source and its ingest URL, with optional signature verification and de-duplication.",
+    "topics_list": "Topics your own code publishes events to, newest first.",
+    "topics_publish_create": "Publishes an event to the topic's subscriptions; `Idempotency-Key` de-duplicates.",
+}
+
+
 class AutoSchema(openapi.AutoSchema):
+    def get_description(self):
+        # Never the docstrings: they are written for the code's maintainers.
+        return OPERATION_DESCRIPTIONS.get(self.get_operation_id(), "")
+
     def _get_paginator(self):
         paginator = super()._get_paginator()
         if paginator is not None:
@@ -116,28 +161,58 @@ def _error_codes(path: str, method: str, operation: dict) -> list[str]:
     return codes
 
 
+def _header_ref(name: str) -> dict:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
 def postprocess_errors(result, generator, request, public):
-    """Add the ``Error`` component, the error responses and the common response headers."""
-    schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas.setdefault(ERROR_COMPONENT, ERROR_SCHEMA)
+    """Add the ``Error`` component, the error responses and the common response headers.
+
+    Headers and the standard error responses are components, referenced from each operation,
+    so that the document stays small as operations are added.
+    """
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {}).setdefault(ERROR_COMPONENT, ERROR_SCHEMA)
     error_ref = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+    header_components = components.setdefault("headers", {})
+    header_components.update(
+        {name: dict(header) for name, header in {**_RESPONSE_HEADERS, **_RATE_LIMIT_HEADERS}.items()}
+    )
+    response_components = components.setdefault("responses", {})
     for path, item in result.get("paths", {}).items():
         for method, operation in item.items():
             if method not in _HTTP_METHODS:
                 continue
+            limited = any(requirement for requirement in operation.get("security", []))
             responses = operation.setdefault("responses", {})
             for code in _error_codes(path, method, operation):
-                responses.setdefault(code, {"description": _ERROR_DESCRIPTIONS[code]})
+                if code not in responses:
+                    # Rate limits count authenticated requests (a 401 has no organization to count).
+                    name = f"Error{code}" + ("Limited" if limited and code != "401" else "")
+                    response_components.setdefault(
+                        name, _error_response(_ERROR_DESCRIPTIONS[code], error_ref, limited and code != "401")
+                    )
+                    responses[code] = {"$ref": f"#/components/responses/{name}"}
             for code, response in responses.items():
-                if code[0] in "45" and "$ref" not in response and "content" not in response:
+                if "$ref" in response:
+                    continue
+                if code[0] in "45" and "content" not in response:
                     response["content"] = {"application/json": {"schema": error_ref}}
                     if not response.get("description"):
                         response["description"] = _ERROR_DESCRIPTIONS.get(code, "Error.")
                 headers = response.setdefault("headers", {})
-                for name, header in _RESPONSE_HEADERS.items():
-                    headers.setdefault(name, dict(header))
-                # Rate limits count authenticated requests (a 401 has no organization to count).
-                if code != "401" and any(requirement for requirement in operation.get("security", [])):
-                    for name, header in _RATE_LIMIT_HEADERS.items():
-                        headers.setdefault(name, dict(header))
+                for name in _response_header_names(limited and code != "401"):
+                    headers.setdefault(name, _header_ref(name))
     return result
+
+
+def _response_header_names(limited: bool) -> list[str]:
+    return [*_RESPONSE_HEADERS, *(_RATE_LIMIT_HEADERS if limited else ())]
+
+
+def _error_response(description: str, error_ref: dict, limited: bool) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": error_ref}},
+        "headers": {name: _header_ref(name) for name in _response_header_names(limited)},
+    }

@@ -1,5 +1,7 @@
 """The OpenAPI document: it validates, and it tells the truth about the baseline."""
 
+import re
+
 from django.core.management import call_command
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -65,10 +67,23 @@ def test_it_gives_every_error_response_the_error_body(db, client):
             codes = operation["responses"]
             assert "429" in codes, (method, path)
             for code, response in codes.items():
+                response = _resolve(document, response)
                 if code.startswith(("4", "5")):
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
                 assert "X-Request-Id" in response.get("headers", {}), (method, path, code)
+                header = _resolve(document, response["headers"]["X-Request-Id"])
+                assert header["schema"] == {"type": "string"}
+
+
+def _resolve(document, item):
+    """Follow a local ``$ref`` (responses and headers are shared components)."""
+    while "$ref" in item:
+        node = document
+        for part in item["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        item = node
+    return item
 
 
 def test_it_documents_the_error_answers_of_destinations(db, client):
@@ -104,3 +119,48 @@ def test_it_documents_the_other_spellings_and_masked_secrets(db, client):
     assert {"config", "timeout", "provider_config", "timeout_ms", "template", "signing_config"} <= set(write)
     assert write["retry_max_attempts"]["minimum"] == 1 and write["retry_max_attempts"]["maximum"] == 10
     assert "delivery_count" in schemas["Destination"]["properties"]
+
+
+def test_it_never_publishes_the_code_docstrings(db, client):
+    document = _document(client)
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            description = operation.get("description", "")
+            # Docstrings use reST literals and speak of querysets and perform_create.
+            for marker in ("``", "queryset", "perform_", "request.organization", ":func:", ":class:"):
+                assert marker not in description, (method, path, marker)
+    assert "an API key cannot list" in document["paths"]["/v1/auth/api-keys"]["get"]["description"]
+
+
+def test_it_documents_ingest_with_the_body_types_senders_use(db, client):
+    body = _document(client)["paths"]["/v1/ingest/{source_id}"]["post"]["requestBody"]["content"]
+
+    assert {"application/json", "application/x-www-form-urlencoded", "application/octet-stream"} <= set(body)
+    assert "*/*" not in body
+
+
+def test_it_shares_headers_and_error_answers_as_components(db, client):
+    document = _document(client)
+
+    assert {"X-Request-Id", "RateLimit-Limit"} <= set(document["components"]["headers"])
+    assert "Error404Limited" in document["components"]["responses"]
+    destination = document["paths"]["/v1/destinations/{id}"]["get"]["responses"]
+    assert destination["404"] == {"$ref": "#/components/responses/Error404Limited"}
+
+
+def test_it_serves_swagger_ui_and_redoc_from_local_assets(db, client):
+    for url in ("/v1/docs/", "/v1/redoc/"):
+        page = client.get(url)
+        assert page.status_code == 200
+        html = page.content.decode()
+        scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
+        assert scripts, url
+        for src in scripts:
+            # Pinned assets of drf-spectacular-sidecar, served by this process: no CDN.
+            assert src.startswith("/static/drf_spectacular_sidecar/"), (url, src)
+            asset = client.get(src)
+            assert asset.status_code == 200, src
+            assert b"".join(asset.streaming_content if asset.streaming else [asset.content])

@@ -58,4 +58,49 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     setInterval(update, seconds * 1000);
   });
+  // Live tail: <div data-live-tail data-channel="events" data-stream-url="ws://…/v1/ws"> with a
+  // <template data-live-row> row; each frame of the channel adds a row at the top of its table.
+  // The stream authenticates with this page's session cookie; it reconnects after a drop.
+  document.querySelectorAll("[data-live-tail]").forEach((region) => {
+    const template = region.querySelector("template[data-live-row]");
+    const tbody = region.querySelector("tbody");
+    const status = region.querySelector("[data-live-status]");
+    if (!template || !tbody || !window.WebSocket) return;
+    let delay = 1000;
+    const connect = () => {
+      const socket = new WebSocket(region.dataset.streamUrl);
+      socket.addEventListener("message", (message) => {
+        const frame = JSON.parse(message.data);
+        if (frame.type === "welcome") {
+          socket.send(JSON.stringify({ type: "subscribe", channel: region.dataset.channel }));
+        } else if (frame.type === "subscribed") {
+          delay = 1000;
+          if (status) status.hidden = false;
+        } else if (frame.data) {
+          addRow(frame.data);
+        }
+      });
+      socket.addEventListener("close", () => {
+        if (status) status.hidden = true;
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      });
+    };
+    const addRow = (data) => {
+      const row = template.content.firstElementChild.cloneNode(true);
+      const values = {
+        ...data,
+        origin: data.source_id || data.topic_id || "",
+        received_at: (data.received_at || "").replace("T", " ").slice(0, 19),
+      };
+      row.querySelectorAll("[data-field]").forEach((cell) => {
+        cell.textContent = values[cell.dataset.field] ?? "";
+        if (cell.dataset.href) cell.href = cell.dataset.href.replace("__id__", encodeURIComponent(values.id));
+      });
+      tbody.querySelector(".empty-row")?.remove();
+      tbody.prepend(row);
+      while (tbody.rows.length > 100) tbody.deleteRow(-1);
+    };
+    connect();
+  });
 });
