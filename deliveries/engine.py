@@ -413,12 +413,12 @@ def _failing_slowly_safe(destination: Destination, failure_count: int) -> bool:
 def _route_transform(delivery: Delivery) -> str | None:
     """The transform of the delivery's route now ("" for none), or None when the route is gone."""
     if delivery.connection_id:
-        routes = Connection.objects.filter(pk=delivery.connection_id)
-    elif delivery.subscription_id:
+        connections = Connection.objects.filter(pk=delivery.connection_id)
+        return connections.values_list("transform_expression", flat=True).first()
+    if delivery.subscription_id:
         routes = Subscription.objects.filter(pk=delivery.subscription_id)
-    else:
-        return None
-    return routes.values_list("transform_expression", flat=True).first()
+        return routes.values_list("transform_expression", flat=True).first()
+    return None
 
 
 def _transform(delivery: Delivery, lease: datetime, now: datetime) -> bool:

@@ -82,7 +82,7 @@ def _may_hold_surrogate(data: bytes) -> bool:
 def _walk(value, *, check_strings: bool) -> None:
     """Depth and string checks without recursion (the document may be deep)."""
     too_deep = f"the document is nested more than {MAX_DEPTH} levels deep"
-    stack = [(value, ())]
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if isinstance(item, dict):

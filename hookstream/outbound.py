@@ -113,7 +113,7 @@ def grpc_channel(target: CheckedTarget, *, credentials=None, auth_request=None):
         address = f"ipv6:[{target.address}]:{target.port}"
     else:
         address = f"ipv4:{target.address}:{target.port}"
-    options = [
+    options: list[tuple[str, str | int]] = [
         ("grpc.enable_http_proxy", 0),
         ("grpc.max_send_message_length", -1),
         ("grpc.max_receive_message_length", -1),

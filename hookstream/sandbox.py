@@ -47,7 +47,7 @@ from multiprocessing.connection import Connection
 try:
     import resource
 except ImportError:  # not on this platform: the time limit still holds
-    resource = None
+    resource = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +122,12 @@ def _limit_memory(allowance: int) -> None:
 def _caused_by_memory(exc: BaseException) -> bool:
     """Was ``exc`` a MemoryError, or raised while handling one? (Evaluators wrap errors.)"""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, MemoryError):
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MemoryError):
             return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return False
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,7 +100,7 @@ _SOURCE_PLAIN_FIELDS = (
 )
 
 
-_SECRET_CHECKS = {
+_SECRET_CHECKS: dict[str, Callable[[str], str | None]] = {
     VerificationType.STANDARD_WEBHOOKS: standard_webhooks_secret_error,
     VerificationType.SENDGRID: ecdsa_public_key_error,
     VerificationType.BASIC_AUTH: lambda secret: None if ":" in secret else "basic_auth credentials are user:password",
@@ -132,7 +133,8 @@ def _source_check(source: Source, secret_plain: str) -> None:
     if source.verification_type and not secret_plain:
         errors["verification_secret"] = [f"Required when verification_type is {source.verification_type}."]
     if secret_plain:
-        problem = _SECRET_CHECKS.get(source.verification_type, lambda secret: None)(secret_plain)
+        check = _SECRET_CHECKS.get(source.verification_type or "")
+        problem = check(secret_plain) if check else None
         if problem:
             errors["verification_secret"] = [problem[0].upper() + problem[1:] + "."]
     if source.dedup_enabled:

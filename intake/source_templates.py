@@ -37,7 +37,7 @@ class SourceTemplate:
 
     def preset(self) -> dict:
         """The source fields this template fills (a create request's own fields win)."""
-        preset = {
+        preset: dict[str, object] = {
             "name": self.name,
             "description": self.description,
             "verification_type": self.verification_type,
