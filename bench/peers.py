@@ -46,6 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stack import (  # noqa: E402
@@ -295,8 +298,6 @@ def peer_project(peer: Peer) -> None:
 
 
 def database_counters(database_url: str, db_name: str) -> dict[str, int]:
-    import psycopg
-
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         row = conn.execute(
@@ -346,9 +347,6 @@ def run_peer(peer: Peer, receiver, args) -> dict:
         if result.returncode != 0:
             raise RuntimeError(f"{peer.name}: {' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
-
-    import psycopg
-    import redis
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
