@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from hookstream.models import APIKey, Membership, Organization
+from hookstream.models import APIKey, Membership, Organization, StreamFrame
 from hookstream.services import api_key_revoke
 
 
@@ -46,3 +46,18 @@ class APIKeyAdmin(admin.ModelAdmin):
         for key in queryset:
             api_key_revoke(key=key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(StreamFrame)
+class StreamFrameAdmin(admin.ModelAdmin):
+    """The live stream's frames in transit (embedded setup only: without Redis, stream processes
+    read them from this table). Read-only: a frame is written by the process that made it."""
+
+    list_display = ["id", "created_at"]
+    readonly_fields = ["id", "created_at", "message"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
