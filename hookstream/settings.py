@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "destinations",
     "intake",
     "deliveries",
+    "monitoring",
     "templates_catalog",
     "console",
 ]
@@ -278,6 +279,8 @@ CELERY_BEAT_SCHEDULE = {
 HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS", DEBUG or TESTING)
 
 # --- Operations -----------------------------------------------------------------------
+# /readyz: the longest one check (database statement, broker connect) may take.
+HOOKSTREAM_READY_TIMEOUT_SECONDS = env_float("HOOKSTREAM_READY_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")
 HOOKSTREAM_RETENTION_DAYS = env_int("HOOKSTREAM_RETENTION_DAYS", 30, minimum=0)
 # Adds POST /bench/noop, the baseline of bench/ingest_throughput.py (never on in production).

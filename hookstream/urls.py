@@ -16,6 +16,7 @@ urlpatterns = [
     path("v1/", include("destinations.urls")),
     path("v1/", include("intake.urls")),
     path("v1/", include("deliveries.urls")),
+    path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("", include("console.urls")),
 ]

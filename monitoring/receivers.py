@@ -1,0 +1,1 @@
+"""Signal receivers (filled in by the issue, metrics and log features)."""
