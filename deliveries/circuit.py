@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import F
 
+from deliveries import signals
 from deliveries.models import Delivery, DeliveryStatus
 from destinations.models import CircuitState, CircuitStateValue, Destination
 
@@ -38,9 +39,10 @@ def circuit_half_open_if_due(*, destination: Destination, circuit: CircuitState,
     opened_at = circuit.opened_at or now
     if now < opened_at + timedelta(milliseconds=destination.circuit_breaker_reset_ms):
         return False
-    CircuitState.objects.filter(
+    if CircuitState.objects.filter(
         destination_id=destination.pk, state=CircuitStateValue.OPEN, opened_at=circuit.opened_at
-    ).update(state=CircuitStateValue.HALF_OPEN, half_opened_at=now, probe_delivery_id=None, updated_at=now)
+    ).update(state=CircuitStateValue.HALF_OPEN, half_opened_at=now, probe_delivery_id=None, updated_at=now):
+        signals.circuit_moved(destination.pk, "open", "half_open")
     # Whoever won the race, the circuit is half_open (or already moved on): re-read.
     circuit.refresh_from_db()
     return circuit.state == CircuitStateValue.HALF_OPEN
@@ -129,6 +131,8 @@ def circuit_record_success(
     closed = CircuitState.objects.filter(
         destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id
     ).update(state=CircuitStateValue.CLOSED, closed_at=now, probe_delivery_id=None, updated_at=now)
+    if closed:
+        signals.circuit_moved(destination.pk, "half_open", "closed")
     return bool(closed)
 
 
@@ -144,9 +148,10 @@ def circuit_record_failure(*, destination: Destination, delivery_id: str, now: d
         destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id
     ).update(state=CircuitStateValue.OPEN, opened_at=now, probe_delivery_id=None, updated_at=now)
     if reopened:
-        return
-    CircuitState.objects.filter(
+        return signals.circuit_moved(destination.pk, "half_open", "open")
+    if CircuitState.objects.filter(
         destination_id=destination.pk,
         state=CircuitStateValue.CLOSED,
         failure_count__gte=destination.circuit_breaker_threshold,
-    ).update(state=CircuitStateValue.OPEN, opened_at=now, half_opened_at=None, probe_delivery_id=None, updated_at=now)
+    ).update(state=CircuitStateValue.OPEN, opened_at=now, half_opened_at=None, probe_delivery_id=None, updated_at=now):
+        signals.circuit_moved(destination.pk, "closed", "open")

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deliveries import circuit
+from deliveries import circuit, signals
 from deliveries.models import (
     AttemptStatus,
     DeadLetter,
@@ -325,6 +325,7 @@ def _record(
     )
     countdown = None
     with transaction.atomic():
+        signals.attempt_recorded_on_commit(attempt=attempt, delivery=delivery, destination=destination, outcome=outcome)
         if outcome.ok:
             moved = _mine(delivery.pk, lease).update(
                 status=DeliveryStatus.SUCCEEDED,
@@ -401,6 +402,7 @@ def _mark_slow(destination: Destination) -> None:
 
 def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
     """Create (or refresh, for a delivery that died before) the delivery's DeadLetter row."""
+    signals.send_on_commit(signals.delivery_dead_lettered, delivery=delivery, reason=reason, error=error)
     DeadLetter.objects.update_or_create(
         delivery_id=delivery.pk,
         defaults={

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from deliveries import signals
 from deliveries.models import (
     DeadLetter,
     Delivery,
@@ -119,6 +120,7 @@ def delivery_retry(*, delivery: Delivery, trigger_type: str = TriggerType.MANUAL
             current = Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
             raise RetryRefused(f"it is {current} and cannot be retried now")
         DeadLetter.objects.filter(delivery_id=delivery.pk).delete()
+        signals.send_on_commit(signals.delivery_requeued, delivery=delivery, trigger_type=trigger_type)
         deliveries_enqueue_on_commit([delivery.pk])
 
 
@@ -180,6 +182,7 @@ def replay_job_create(
             max_events=max_events,
             total=total,
         )
+        signals.send_on_commit(signals.replay_started, job=job)
         _job_start_on_commit(job.pk)
     return job
 

@@ -230,6 +230,7 @@ SPECTACULAR_SETTINGS = {
         "CircuitStateEnum": "destinations.models.CircuitStateValue",
         "HttpMethodEnum": "destinations.models.HttpMethod",
         "SourceStatusEnum": "intake.models.SourceStatus",
+        "IssueStatusEnum": "monitoring.models.IssueStatus",
     },
 }
 
@@ -273,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 60},
     },
+    # Monitoring: resolve quiet issues, roll metrics up, evaluate alert rules.
+    "monitoring-minute": {"task": "monitoring.minute", "schedule": 60.0, "options": {"expires": 55}},
 }
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
 # production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.
@@ -281,6 +284,8 @@ HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS"
 # --- Operations -----------------------------------------------------------------------
 # /readyz: the longest one check (database statement, broker connect) may take.
 HOOKSTREAM_READY_TIMEOUT_SECONDS = env_float("HOOKSTREAM_READY_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# An issue without a new failure for this long is resolved by beat.
+HOOKSTREAM_ISSUE_RESOLVE_MINUTES = env_float("HOOKSTREAM_ISSUE_RESOLVE_MINUTES", 30.0, minimum=0.01)
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")
 HOOKSTREAM_RETENTION_DAYS = env_int("HOOKSTREAM_RETENTION_DAYS", 30, minimum=0)
 # Adds POST /bench/noop, the baseline of bench/ingest_throughput.py (never on in production).

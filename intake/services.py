@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
+from deliveries import signals as delivery_signals
 from deliveries.models import DeadLetter, DeadLetterReason, Delivery, DeliveryStatus
 from deliveries.services import deliveries_enqueue_on_commit
 from destinations.models import Destination, DestinationStatus
@@ -30,7 +31,7 @@ from hookstream import crypto
 from hookstream.api.exceptions import Conflict
 from hookstream.ids import new_id
 from hookstream.models import Organization
-from intake import filters, transforms
+from intake import filters, signals, transforms
 from intake.models import (
     Connection,
     DedupKey,
@@ -383,6 +384,13 @@ def _fan_out(*, event: Event, routes, now) -> None:
     Delivery.objects.bulk_create(deliveries)
     if dead:
         DeadLetter.objects.bulk_create(dead)
+    for dead_delivery in (d for d in deliveries if d.status == DeliveryStatus.DEAD):
+        delivery_signals.send_on_commit(
+            delivery_signals.delivery_dead_lettered,
+            delivery=dead_delivery,
+            reason=DeadLetterReason.TRANSFORM_FAILED,
+            error=dead_delivery.last_error,
+        )
     deliveries_enqueue_on_commit([d.pk for d in deliveries if d.status == DeliveryStatus.PENDING])
 
 
@@ -505,6 +513,7 @@ def event_ingest(*, source: Source, routes: list[Connection], incoming: Incoming
                 if original is not None:
                     return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
         event.save(force_insert=True)
+        signals.event_received_on_commit(event)
         _fan_out(event=event, routes=routes, now=now)
     _source_count_event(source=source, now=now)
     return Stored(event=event)
@@ -553,5 +562,6 @@ def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | No
                 return Stored(event=first, replayed=True)
         else:
             event.save(force_insert=True)
+        signals.event_received_on_commit(event)
         _fan_out(event=event, routes=routes, now=now)
     return Stored(event=event)

@@ -1,1 +1,71 @@
-"""Signal receivers (filled in by the issue, metrics and log features)."""
+"""What the monitoring app does when the engine announces something (``deliveries.signals``,
+``intake.signals``): count issues, observe Prometheus metrics, write the domain log lines.
+
+Receivers run after the engine's transaction has committed; a receiver that fails is logged
+by the sender and does not affect the delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.dispatch import receiver
+
+from deliveries import signals
+from deliveries.models import AttemptStatus, DeadLetterReason
+from destinations.models import Destination
+from monitoring import services
+from monitoring.classify import error_type_of
+from monitoring.models import ErrorType
+
+logger = logging.getLogger("hookstream.deliveries")
+
+
+@receiver(signals.attempt_recorded, dispatch_uid="monitoring.attempt_recorded")
+def on_attempt_recorded(sender, *, attempt, delivery, destination, outcome, **kwargs) -> None:
+    if attempt.status != AttemptStatus.FAILED:
+        return
+    services.issue_record(
+        organization_id=attempt.organization_id,
+        destination_id=attempt.destination_id,
+        error_type=error_type_of(response_status=attempt.response_status, error=attempt.error),
+        message=attempt.error,
+        attempt_id=attempt.pk,
+        now=attempt.created_at,
+    )
+
+
+@receiver(signals.delivery_dead_lettered, dispatch_uid="monitoring.delivery_dead_lettered")
+def on_dead_lettered(sender, *, delivery, reason, error, **kwargs) -> None:
+    # A failed attempt has counted already; these two kinds have no attempt of their own.
+    kinds = {
+        DeadLetterReason.TRANSFORM_FAILED: ErrorType.TRANSFORM_FAILED,
+        DeadLetterReason.CIRCUIT_OPEN: ErrorType.CIRCUIT_OPEN,
+    }
+    if reason in kinds:
+        services.issue_record(
+            organization_id=delivery.organization_id,
+            destination_id=delivery.destination_id,
+            error_type=kinds[reason],
+            message=error,
+        )
+
+
+@receiver(signals.circuit_transition, dispatch_uid="monitoring.circuit_transition")
+def on_circuit_transition(sender, *, destination_id, old, new, **kwargs) -> None:
+    if new != "open":
+        return
+    destination = (
+        Destination.all_objects.filter(pk=destination_id).only("organization_id", "circuit_breaker_threshold").first()
+    )
+    if destination is None:
+        return
+    reason = (
+        "the probe failed" if old == "half_open" else f"{destination.circuit_breaker_threshold} consecutive failures"
+    )
+    services.issue_record(
+        organization_id=destination.organization_id,
+        destination_id=destination_id,
+        error_type=ErrorType.CIRCUIT_OPEN,
+        message=f"circuit opened after {reason}; deliveries are held",
+    )

@@ -3,9 +3,20 @@
 
 from django.urls import re_path
 
-from monitoring import health
+from monitoring import health, views
+
+ID = r"(?P<pk>[A-Za-z0-9_]+)"
+
+issue_list = views.IssueViewSet.as_view({"get": "list"})
+issue_summary = views.IssueViewSet.as_view({"get": "summary"})
+issue_detail = views.IssueViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
+issue_retry = views.IssueViewSet.as_view({"post": "retry"})
 
 urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
+    re_path(r"^v1/issues/?$", issue_list, name="issue-list"),
+    re_path(r"^v1/issues/summary/?$", issue_summary, name="issue-summary"),
+    re_path(rf"^v1/issues/{ID}/?$", issue_detail, name="issue-detail"),
+    re_path(rf"^v1/issues/{ID}/retry/?$", issue_retry, name="issue-retry"),
 ]
