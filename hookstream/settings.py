@@ -7,6 +7,7 @@ Celery broker under ``var/``, so a fresh checkout delivers events with nothing i
 
 import secrets
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 
@@ -290,6 +291,39 @@ HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")
 HOOKSTREAM_RETENTION_DAYS = env_int("HOOKSTREAM_RETENTION_DAYS", 30, minimum=0)
 # Adds POST /bench/noop, the baseline of bench/ingest_throughput.py (never on in production).
 HOOKSTREAM_BENCH_NOOP = env_bool("HOOKSTREAM_BENCH_NOOP", False)
+
+# --- Email (alert notifications) ------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:587 (STARTTLS with smtp+tls://, implicit TLS with
+# smtps://), or console:// to print messages. Without it the EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and EMAIL_USE_SSL variables apply; with
+# neither, messages are printed (console backend), so a fresh checkout needs no mail server.
+EMAIL_URL = env_str("EMAIL_URL", "")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hookstream@localhost")
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if EMAIL_URL:
+    _email = urlsplit(EMAIL_URL)
+    if _email.scheme == "console":
+        EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    elif _email.scheme in ("smtp", "smtp+tls", "smtps") and _email.hostname:
+        EMAIL_HOST = _email.hostname
+        EMAIL_PORT = _email.port or {"smtp": 25, "smtp+tls": 587, "smtps": 465}[_email.scheme]
+        EMAIL_HOST_USER = unquote(_email.username or "")
+        EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+        EMAIL_USE_TLS = _email.scheme == "smtp+tls"
+        EMAIL_USE_SSL = _email.scheme == "smtps"
+    else:
+        raise ImproperlyConfiguredEnv("EMAIL_URL must be smtp://, smtp+tls://, smtps:// (with a host) or console://")
+elif not EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfiguredEnv("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
 
 LOGGING = {
     "version": 1,

@@ -9,16 +9,19 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from hookstream.api.exceptions import Conflict
-from hookstream.api.serializers import ErrorSerializer
-from hookstream.api.viewsets import OrganizationScopedMixin
-from monitoring import selectors, services
-from monitoring.models import Issue
+from hookstream.api.serializers import ErrorSerializer, SuccessSerializer
+from hookstream.api.viewsets import OrganizationScopedMixin, OrganizationScopedViewSet
+from monitoring import alerts, selectors, services
+from monitoring.models import AlertRule, Issue, NotificationChannel
 from monitoring.serializers import (
+    AlertRuleSerializer,
     IssueDetailSerializer,
+    IssueRetryResultSerializer,
     IssueSerializer,
     IssueSummarySerializer,
     IssueUpdateSerializer,
-    IssueRetryResultSerializer,
+    NotificationChannelSerializer,
+    NotificationSerializer,
 )
 
 _ISSUE_FILTERS = [
@@ -79,3 +82,52 @@ class IssueViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mixins.Retrie
     def retry(self, request, pk=None):
         result = services.issue_retry(issue=self.get_object())
         return Response(result, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List notification channels"),
+    create=extend_schema(summary="Create a notification channel (webhook or email)"),
+    retrieve=extend_schema(summary="A notification channel"),
+    partial_update=extend_schema(summary="Change a notification channel"),
+    destroy=extend_schema(summary="Delete a notification channel", responses={200: SuccessSerializer}),
+)
+class NotificationChannelViewSet(OrganizationScopedViewSet):
+    queryset = NotificationChannel.objects.all()
+    serializer_class = NotificationChannelSerializer
+    pagination_key = "notification_channels"
+
+    def perform_create(self, serializer):
+        serializer.save(organization=self.get_organization())
+
+    def destroy(self, request, *args, **kwargs):
+        self.get_object().delete()
+        return Response({"success": True})
+
+    @extend_schema(
+        summary="Send a sample notification to this channel",
+        request=None,
+        responses={202: NotificationSerializer},
+    )
+    def test(self, request, pk=None):
+        notification = alerts.channel_test(channel=self.get_object())
+        return Response(NotificationSerializer(notification).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List alert rules"),
+    create=extend_schema(summary="Create an alert rule"),
+    retrieve=extend_schema(summary="An alert rule"),
+    partial_update=extend_schema(summary="Change an alert rule"),
+    destroy=extend_schema(summary="Delete an alert rule", responses={200: SuccessSerializer}),
+)
+class AlertRuleViewSet(OrganizationScopedViewSet):
+    queryset = AlertRule.objects.select_related("source", "destination").prefetch_related("channels")
+    serializer_class = AlertRuleSerializer
+    pagination_key = "alert_rules"
+
+    def perform_create(self, serializer):
+        serializer.save(organization=self.get_organization())
+
+    def destroy(self, request, *args, **kwargs):
+        self.get_object().delete()
+        return Response({"success": True})
