@@ -5,6 +5,7 @@ With no environment at all the project runs on embedded defaults: SQLite and a f
 Celery broker under ``var/``, so a fresh checkout delivers events with nothing installed.
 """
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "monitoring.prometheus.MetricsMiddleware",
     "hookstream.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -283,6 +285,12 @@ CELERY_BEAT_SCHEDULE = {
 HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS", DEBUG or TESTING)
 
 # --- Operations -----------------------------------------------------------------------
+# Prometheus counters are shared by every process (gunicorn workers, Celery workers, beat)
+# through prometheus_client's multiprocess mode: each process writes its own files here and a
+# scrape sums them. It must be set before prometheus_client is first imported, hence here.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 # /readyz: the longest one check (database statement, broker connect) may take.
 HOOKSTREAM_READY_TIMEOUT_SECONDS = env_float("HOOKSTREAM_READY_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 # An issue without a new failure for this long is resolved by beat.

@@ -10,13 +10,12 @@ urlpatterns = [
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
+    path("", include("monitoring.urls")),  # /healthz, /readyz, /metrics, /v1/issues, /v1/alert-rules…
     path("v1/metrics/overview", metrics.MetricsOverviewView.as_view(), name="metrics-overview"),
-    path("metrics", metrics.prometheus_view, name="metrics-prometheus"),
     path("v1/", include("hookstream.api.urls")),
     path("v1/", include("destinations.urls")),
     path("v1/", include("intake.urls")),
     path("v1/", include("deliveries.urls")),
-    path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("", include("console.urls")),
 ]

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from deliveries import http_client
 from hookstream import crypto
+from monitoring import prometheus
 from monitoring.models import ChannelType, Notification, NotificationChannel, NotificationStatus
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def notification_deliver(*, notification_id: str) -> bool | None:
             _send_email(channel, notification.payload)
     except SendFailed as exc:
         Notification.objects.filter(pk=notification.pk).update(last_error=str(exc)[:2000])
+        prometheus.NOTIFICATIONS.labels(channel.channel_type, "failed").inc()
         logger.warning(
             "notification %s to channel %s (%s) failed: %s", notification.pk, channel.pk, channel.channel_type, exc
         )
@@ -132,6 +134,7 @@ def notification_deliver(*, notification_id: str) -> bool | None:
     Notification.objects.filter(pk=notification.pk, status=NotificationStatus.PENDING).update(
         status=NotificationStatus.SENT, sent_at=timezone.now(), last_error=""
     )
+    prometheus.NOTIFICATIONS.labels(channel.channel_type, "sent").inc()
     logger.info("notification %s sent to channel %s (%s)", notification.pk, channel.pk, channel.channel_type)
     return True
 

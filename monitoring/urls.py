@@ -1,9 +1,9 @@
 """Monitoring routes, included at the root by ``hookstream.urls``: the probes and
 ``/metrics`` at the top level, the API under ``/v1/``. A trailing slash is optional."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 
-from monitoring import health, views
+from monitoring import health, prometheus, views
 
 ID = r"(?P<pk>[A-Za-z0-9_]+)"
 
@@ -23,6 +23,7 @@ rule_detail = views.AlertRuleViewSet.as_view({"get": "retrieve", "patch": "parti
 urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
+    path("metrics", prometheus.prometheus_view, name="metrics-prometheus"),
     re_path(r"^v1/issues/?$", issue_list, name="issue-list"),
     re_path(r"^v1/issues/summary/?$", issue_summary, name="issue-summary"),
     re_path(rf"^v1/issues/{ID}/?$", issue_detail, name="issue-detail"),
