@@ -1,6 +1,8 @@
+import logging.config
 import os
 
 from celery import Celery, signals
+from django.conf import settings
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
@@ -16,6 +18,13 @@ if not app.conf.task_queues:
     app.conf.task_queues = tuple(
         Queue(name, Exchange(name), routing_key=name) for name in (app.conf.task_default_queue, "deliveries.timed")
     )
+
+
+@signals.setup_logging.connect(weak=False)
+def _django_logging(**kwargs) -> None:
+    """Worker and beat log as the web does (``LOGGING``: LOG_FORMAT, LOG_LEVEL, the request /
+    delivery context and the quiet filter) rather than through Celery's own handlers."""
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @signals.worker_init.connect(weak=False)

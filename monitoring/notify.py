@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -144,3 +145,21 @@ def notification_give_up(*, notification_id: str) -> None:
         status=NotificationStatus.FAILED
     )
     logger.error("notification %s failed after its retries", notification_id)
+
+
+# A pending notification not tried for this long lost its wake-up (broker flushed, message lost).
+REWAKE_AFTER = timedelta(minutes=2)
+
+
+def notifications_rewake(*, now=None) -> int:
+    """Beat: send a new wake-up for pending notifications never tried since REWAKE_AFTER
+    (the database, not the broker, is the truth about what is left to send)."""
+    now = now or timezone.now()
+    ids = list(
+        Notification.objects.filter(
+            status=NotificationStatus.PENDING, attempt_count=0, created_at__lt=now - REWAKE_AFTER
+        ).values_list("pk", flat=True)[:500]
+    )
+    for notification_id in ids:
+        current_app.send_task("monitoring.notification_send", (notification_id,))
+    return len(ids)

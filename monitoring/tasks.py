@@ -16,7 +16,7 @@ def minute() -> None:
     """Beat, every minute: resolve quiet issues, roll metrics up, evaluate alert rules.
 
     Each step runs on its own: one failing does not stop the others."""
-    for step in (services.issues_resolve_quiet, alerts.alert_rules_evaluate):
+    for step in (services.issues_resolve_quiet, alerts.alert_rules_evaluate, notify.notifications_rewake):
         try:
             step()
         except Exception:
