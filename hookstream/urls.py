@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from hookstream import bench_views, metrics
+from hookstream import bench_views
 
 urlpatterns = [
     *bench_views.urlpatterns,  # empty unless HOOKSTREAM_BENCH_NOOP is on
@@ -11,7 +11,6 @@ urlpatterns = [
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
     path("", include("monitoring.urls")),  # /healthz, /readyz, /metrics, /v1/issues, /v1/alert-rules…
-    path("v1/metrics/overview", metrics.MetricsOverviewView.as_view(), name="metrics-overview"),
     path("v1/", include("hookstream.api.urls")),
     path("v1/", include("destinations.urls")),
     path("v1/", include("intake.urls")),

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from datetime import timedelta
 
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from deliveries.models import DeadLetter
+from destinations.models import Destination, DestinationStatus
+from hookstream.metrics import overview as today_overview
+from intake.models import Source, SourceStatus
+from monitoring import rollups
 from monitoring.models import Issue, IssueStatus
 
 ISSUE_STATUS_FILTERS = ("open", "acknowledged", "resolved", "all")
@@ -23,3 +31,28 @@ def issue_summary(*, organization) -> dict:
         Issue.objects.filter(organization=organization).values_list("status").annotate(n=Count("pk")).order_by()
     )
     return {status: counts.get(status, 0) for status in IssueStatus.values}
+
+
+def overview(*, organization) -> dict:
+    """Today's numbers (this project's fields) and the hosted product's field names."""
+    today = today_overview(organization=organization)
+    now = timezone.now()
+    week_start = (today["since"] - timedelta(days=today["since"].weekday())).replace(hour=0, minute=0, second=0)
+    week = rollups.volume_series(organization=organization, after=week_start, before=now, granularity="day")
+    attempts = today["attempts"]
+    finished = attempts["succeeded"] + attempts["failed"]
+    return {
+        **today,
+        "events_today": today["events"],
+        "events_this_week": sum(week.values()),
+        "active_sources": Source.objects.filter(organization=organization, status=SourceStatus.ACTIVE).count(),
+        "deliveries_today": attempts["total"],
+        "success_today": attempts["succeeded"],
+        "failed_today": attempts["failed"],
+        "success_rate_today": round(attempts["succeeded"] / finished * 100, 2) if finished else None,
+        "dlq_count": DeadLetter.objects.filter(organization=organization).count(),
+        "active_destinations": Destination.objects.filter(
+            organization=organization, status=DestinationStatus.ACTIVE
+        ).count(),
+        "open_issues": Issue.objects.filter(organization=organization).exclude(status=IssueStatus.RESOLVED).count(),
+    }

@@ -293,3 +293,71 @@ class NotificationSerializer(serializers.ModelSerializer):
             "sent_at",
         ]
         read_only_fields = fields
+
+
+# --- metrics (documentation of the answers) ---------------------------------------------------
+
+
+def _series(name: str, fields: dict) -> type:
+    row = type(f"{name}Point", (serializers.Serializer,), fields)
+    return type(
+        f"{name}Series",
+        (serializers.Serializer,),
+        {"series": row(many=True), "granularity": serializers.ChoiceField(choices=["minute", "hour", "day"])},
+    )
+
+
+VolumeSeriesSerializer = _series(
+    "Volume",
+    {
+        "bucket": serializers.DateTimeField(),
+        "source_id": serializers.CharField(allow_null=True),
+        "source_name": serializers.CharField(allow_null=True),
+        "event_count": serializers.IntegerField(),
+    },
+)
+DeliverySeriesSerializer = _series(
+    "Delivery",
+    {
+        "bucket": serializers.DateTimeField(),
+        "destination_id": serializers.CharField(),
+        "destination_name": serializers.CharField(allow_null=True),
+        "delivery_count": serializers.IntegerField(help_text="Attempts in the bucket."),
+        "success_count": serializers.IntegerField(),
+        "failure_count": serializers.IntegerField(),
+        "dead_letter_count": serializers.IntegerField(),
+    },
+)
+LatencySeriesSerializer = _series(
+    "Latency",
+    {
+        "bucket": serializers.DateTimeField(),
+        "destination_id": serializers.CharField(required=False),
+        "count": serializers.IntegerField(),
+        "p50_ms": serializers.IntegerField(allow_null=True),
+        "p95_ms": serializers.IntegerField(allow_null=True),
+        "p99_ms": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
+class OverviewSerializer(serializers.Serializer):
+    events_today = serializers.IntegerField()
+    events_this_week = serializers.IntegerField()
+    active_sources = serializers.IntegerField()
+    deliveries_today = serializers.IntegerField(help_text="Delivery attempts today.")
+    success_today = serializers.IntegerField()
+    failed_today = serializers.IntegerField()
+    success_rate_today = serializers.FloatField(
+        allow_null=True, help_text="Percent of today's attempts that succeeded."
+    )
+    dlq_count = serializers.IntegerField(help_text="Dead letters waiting.")
+    active_destinations = serializers.IntegerField()
+    open_issues = serializers.IntegerField()
+    open_circuits = serializers.IntegerField()
+    since = serializers.DateTimeField(help_text="Start of today (UTC).")
+    latency_ms = serializers.DictField(help_text="p50 / p95 of today's attempts.")
+    # This project's earlier field names, kept for existing clients.
+    events = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="A fraction (0.75), unlike success_rate_today.")
+    dead_letters = serializers.IntegerField(help_text="Dead letters created today.")

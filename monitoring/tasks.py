@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from monitoring import alerts, notify, services
+from monitoring import alerts, notify, rollups, services
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,12 @@ def minute() -> None:
     """Beat, every minute: resolve quiet issues, roll metrics up, evaluate alert rules.
 
     Each step runs on its own: one failing does not stop the others."""
-    for step in (services.issues_resolve_quiet, alerts.alert_rules_evaluate, notify.notifications_rewake):
+    for step in (
+        services.issues_resolve_quiet,
+        rollups.rollups_advance,
+        alerts.alert_rules_evaluate,
+        notify.notifications_rewake,
+    ):
         try:
             step()
         except Exception:

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from destinations.models import Destination
 from hookstream.api.exceptions import Conflict
 from hookstream.api.serializers import ErrorSerializer, SuccessSerializer
 from hookstream.api.viewsets import OrganizationScopedMixin, OrganizationScopedViewSet
-from monitoring import alerts, selectors, services
+from intake.models import Source
+from monitoring import alerts, rollups, selectors, services
 from monitoring.models import AlertRule, Issue, NotificationChannel
 from monitoring.serializers import (
     AlertRuleSerializer,
+    DeliverySeriesSerializer,
     IssueDetailSerializer,
     IssueRetryResultSerializer,
     IssueSerializer,
     IssueSummarySerializer,
     IssueUpdateSerializer,
+    LatencySeriesSerializer,
     NotificationChannelSerializer,
     NotificationSerializer,
+    OverviewSerializer,
+    VolumeSeriesSerializer,
 )
 
 _ISSUE_FILTERS = [
@@ -131,3 +142,153 @@ class AlertRuleViewSet(OrganizationScopedViewSet):
     def destroy(self, request, *args, **kwargs):
         self.get_object().delete()
         return Response({"success": True})
+
+
+# --- metrics over time ------------------------------------------------------------------------
+
+_GRANULARITIES = {"minute": timedelta(hours=24), "hour": timedelta(days=92), "day": timedelta(days=400)}
+
+
+def _range(request) -> tuple:
+    """``after``, ``before`` (default: the last 24 hours) and ``granularity`` (default hour)."""
+    params = request.query_params
+    granularity = params.get("granularity", "hour")
+    if granularity not in _GRANULARITIES:
+        raise ValidationError({"granularity": ["One of minute, hour, day."]})
+    now = timezone.now()
+    values = {}
+    for name, default in (("after", now - timedelta(hours=24)), ("before", now)):
+        raw = params.get(name)
+        parsed = parse_datetime(raw) if raw else default
+        if parsed is None:
+            raise ValidationError({name: ["An ISO 8601 date-time."]})
+        values[name] = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+    after, before = values["after"], values["before"]
+    if after >= before:
+        raise ValidationError({"after": ["Must be before 'before'."]})
+    if before - after > _GRANULARITIES[granularity]:
+        raise ValidationError({"after": [f"The range is too long for granularity {granularity}."]})
+    if granularity == "minute" and after < now - rollups.RAW_WINDOW:
+        raise ValidationError({"granularity": ["Minutes are kept for the last 48 hours; use hour or day."]})
+    return after, before, granularity
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+_RANGE_PARAMETERS = [
+    OpenApiParameter("after", OpenApiTypes.DATETIME, description="Default: 24 hours ago."),
+    OpenApiParameter("before", OpenApiTypes.DATETIME, description="Default: now."),
+    OpenApiParameter("granularity", OpenApiTypes.STR, enum=list(_GRANULARITIES), description="Default hour."),
+]
+
+
+class VolumeSeriesView(APIView):
+    """``GET /v1/metrics/volume``: events per source and bucket."""
+
+    @extend_schema(
+        summary="Events received over time, per source",
+        parameters=[*_RANGE_PARAMETERS, OpenApiParameter("source_id", OpenApiTypes.STR)],
+        responses={200: VolumeSeriesSerializer},
+    )
+    def get(self, request):
+        organization = request._request.organization
+        after, before, granularity = _range(request)
+        series = rollups.volume_series(
+            organization=organization,
+            after=after,
+            before=before,
+            granularity=granularity,
+            source_id=request.query_params.get("source_id") or None,
+        )
+        names = dict(
+            Source.objects.filter(organization=organization, pk__in={s for _, s in series}).values_list("pk", "name")
+        )
+        rows = [
+            {"bucket": _iso(bucket), "source_id": source_id, "source_name": names.get(source_id), "event_count": count}
+            for (bucket, source_id), count in sorted(series.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+        ]
+        return Response({"series": rows, "granularity": granularity})
+
+
+class DeliverySeriesView(APIView):
+    """``GET /v1/metrics/deliveries``: attempts per destination and bucket."""
+
+    @extend_schema(
+        summary="Delivery attempts over time, per destination",
+        parameters=[*_RANGE_PARAMETERS, OpenApiParameter("destination_id", OpenApiTypes.STR)],
+        responses={200: DeliverySeriesSerializer},
+    )
+    def get(self, request):
+        organization = request._request.organization
+        after, before, granularity = _range(request)
+        series = rollups.delivery_series(
+            organization=organization,
+            after=after,
+            before=before,
+            granularity=granularity,
+            destination_id=request.query_params.get("destination_id") or None,
+        )
+        names = dict(
+            Destination.all_objects.filter(organization=organization, pk__in={d for _, d in series}).values_list(
+                "pk", "name"
+            )
+        )
+        rows = [
+            {
+                "bucket": _iso(bucket),
+                "destination_id": destination_id,
+                "destination_name": names.get(destination_id),
+                "delivery_count": values["attempt_count"],
+                "success_count": values["success_count"],
+                "failure_count": values["failure_count"],
+                "dead_letter_count": values["dead_letter_count"],
+            }
+            for (bucket, destination_id), values in sorted(series.items())
+        ]
+        return Response({"series": rows, "granularity": granularity})
+
+
+class LatencySeriesView(APIView):
+    """``GET /v1/metrics/latency``: p50/p95/p99 per bucket (one destination, or all)."""
+
+    @extend_schema(
+        summary="Delivery latency percentiles over time",
+        parameters=[*_RANGE_PARAMETERS, OpenApiParameter("destination_id", OpenApiTypes.STR)],
+        responses={200: LatencySeriesSerializer},
+    )
+    def get(self, request):
+        organization = request._request.organization
+        after, before, granularity = _range(request)
+        destination_id = request.query_params.get("destination_id") or None
+        series = rollups.delivery_series(
+            organization=organization,
+            after=after,
+            before=before,
+            granularity=granularity,
+            destination_id=destination_id,
+        )
+        buckets: dict = {}
+        for (bucket, _), values in series.items():
+            current = buckets.setdefault(bucket, {"histogram": [], "count": 0})
+            current["histogram"] = rollups._add_histograms(current["histogram"], values["latency_histogram"])
+            current["count"] += sum(values["latency_histogram"] or [])
+        rows = []
+        for bucket in sorted(buckets):
+            histogram = buckets[bucket]["histogram"]
+            row = {"bucket": _iso(bucket), "count": buckets[bucket]["count"]}
+            if destination_id:
+                row["destination_id"] = destination_id
+            for label, fraction in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+                row[label] = rollups.histogram_quantile(histogram, fraction)
+            rows.append(row)
+        return Response({"series": rows, "granularity": granularity})
+
+
+class MetricsOverviewView(APIView):
+    """``GET /v1/metrics/overview``: today's numbers, with the hosted product's field names too."""
+
+    @extend_schema(summary="Today's delivery metrics", responses={200: OverviewSerializer})
+    def get(self, request):
+        return Response(selectors.overview(organization=request._request.organization))
