@@ -1,7 +1,7 @@
 """Monitoring routes, included at the root by ``hookstream.urls``: the probes and
 ``/metrics`` at the top level, the API under ``/v1/``. A trailing slash is optional."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from monitoring import health, prometheus, views
 
@@ -21,6 +21,8 @@ rule_list = views.AlertRuleViewSet.as_view({"get": "list", "post": "create"})
 rule_detail = views.AlertRuleViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
 
 urlpatterns = [
+    # The console's Issues pages (/issues/…), under the console's layout and session.
+    path("", include("monitoring.console_urls")),
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
     path("metrics", prometheus.prometheus_view, name="metrics-prometheus"),
