@@ -76,6 +76,13 @@ def make_one_of_everything(org) -> dict:
         organization=org, delivery=delivery, destination=destination, event=event, reason="retries_exhausted"
     )
     replay_job = ReplayJob.objects.create(organization=org, destination=destination, source=source)
+    from monitoring.models import AlertRule, Issue, NotificationChannel
+
+    issue = Issue.objects.create(organization=org, destination=destination, error_type="http_5xx", message="HTTP 500")
+    channel = NotificationChannel.objects.create(
+        organization=org, name="Ops mail", channel_type="email", config={"to": ["ops@example.com"]}
+    )
+    alert_rule = AlertRule.objects.create(organization=org, name="New issues", rule_type="issue_opened")
     api_key, _ = services.api_key_create(organization=org, name="spare key")
     return {
         "api_key": api_key,
@@ -87,4 +94,7 @@ def make_one_of_everything(org) -> dict:
         "event": event,
         "attempt": attempt,
         "replay_job": replay_job,
+        "issue": issue,
+        "notification_channel": channel,
+        "alert_rule": alert_rule,
     }
