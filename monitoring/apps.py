@@ -13,4 +13,4 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from monitoring import receivers  # noqa: F401  (connects the signal receivers)
+        from monitoring import receivers  # noqa: F401, PLC0415  (connects the receivers once apps are loaded)

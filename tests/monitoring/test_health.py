@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.support import require_postgres
 
@@ -72,8 +73,6 @@ def test_it_answers_503_when_the_database_is_unreachable():
 
 def test_it_answers_503_when_the_broker_is_unreachable(db):
     require_postgres()
-    from django.conf import settings
-
     port = _closed_port()
     test_database = settings.DATABASES["default"]["NAME"]  # the test database exists; hs_… may not
     url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{test_database}"

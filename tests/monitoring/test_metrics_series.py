@@ -29,8 +29,9 @@ def _attempt(org, destination, status, ms, at):
 
 @pytest.fixture
 def history(alice, bob):
-    now = timezone.now().replace(minute=30, second=0, microsecond=0)
-    three_hours_ago = now - timedelta(hours=3)
+    now = timezone.now().replace(second=0, microsecond=0)
+    # Early in its hour, so that the ten minutes of events below stay in one hour.
+    three_hours_ago = (now - timedelta(hours=3)).replace(minute=10)
     source = make_source(alice.org, name="Shop")
     destination = make_destination(alice.org, name="Billing")
     for minutes in range(10):

@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from deliveries.engine import process_delivery
 from deliveries.models import Delivery
 from destinations.models import CircuitState
 from tests.factories import make_delivery, make_destination, make_event
@@ -96,8 +99,6 @@ def test_it_sums_counters_across_worker_processes_and_they_only_grow(client, ali
 def test_it_counts_events_dead_letters_circuits_and_requests(
     client, alice, receiver, django_capture_on_commit_callbacks
 ):
-    from deliveries.engine import process_delivery
-
     receiver.default = (500, {}, b"boom")
     source = alice.client().post("/v1/sources", {"name": "Shop"}, format="json").json()
     destination = make_destination(
@@ -127,10 +128,6 @@ def test_it_counts_events_dead_letters_circuits_and_requests(
 
 @override_settings(HOOKSTREAM_METRICS_TOKEN="s3cret")
 def test_it_reads_cheap_gauges(client, alice):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     destination = make_destination(alice.org)
     make_delivery(make_event(alice.org), destination, next_attempt_at=timezone.now() - timedelta(seconds=90))
     samples = _scrape(client)
