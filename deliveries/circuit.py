@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deliveries import signals
 from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, DeliveryStatus
 from destinations.models import CircuitState, CircuitStateValue, Destination
@@ -44,9 +45,10 @@ def circuit_half_open_if_due(*, destination: Destination, circuit: CircuitState,
     opened_at = circuit.opened_at or now
     if now < opened_at + timedelta(milliseconds=destination.circuit_breaker_reset_ms):
         return False
-    CircuitState.objects.filter(
+    if CircuitState.objects.filter(
         destination_id=destination.pk, state=CircuitStateValue.OPEN, opened_at=circuit.opened_at
-    ).update(state=CircuitStateValue.HALF_OPEN, half_opened_at=now, probe_delivery_id=None, updated_at=now)
+    ).update(state=CircuitStateValue.HALF_OPEN, half_opened_at=now, probe_delivery_id=None, updated_at=now):
+        signals.circuit_moved(destination.pk, "open", "half_open")
     # Whoever won the race, the circuit is half_open (or already moved on): re-read.
     circuit.refresh_from_db()
     return circuit.state == CircuitStateValue.HALF_OPEN
@@ -133,6 +135,8 @@ def circuit_record_success(
     closed = CircuitState.objects.filter(
         destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id
     ).update(state=CircuitStateValue.CLOSED, closed_at=now, probe_delivery_id=None, updated_at=now)
+    if closed:
+        signals.circuit_moved(destination.pk, "half_open", "closed")
     return bool(closed)
 
 
@@ -148,12 +152,13 @@ def circuit_record_failure(*, destination: Destination, delivery_id: str, now: d
         destination_id=destination.pk, state=CircuitStateValue.HALF_OPEN, probe_delivery_id=delivery_id
     ).update(state=CircuitStateValue.OPEN, opened_at=now, probe_delivery_id=None, updated_at=now)
     if reopened:
-        return
-    CircuitState.objects.filter(
+        return signals.circuit_moved(destination.pk, "half_open", "open")
+    if CircuitState.objects.filter(
         destination_id=destination.pk,
         state=CircuitStateValue.CLOSED,
         failure_count__gte=destination.circuit_breaker_threshold,
-    ).update(state=CircuitStateValue.OPEN, opened_at=now, half_opened_at=None, probe_delivery_id=None, updated_at=now)
+    ).update(state=CircuitStateValue.OPEN, opened_at=now, half_opened_at=None, probe_delivery_id=None, updated_at=now):
+        signals.circuit_moved(destination.pk, "closed", "open")
 
 
 def circuit_reset(*, destination: Destination) -> CircuitState:
@@ -161,6 +166,7 @@ def circuit_reset(*, destination: Destination) -> CircuitState:
     with transaction.atomic():
         CircuitState.objects.get_or_create(destination=destination)
         circuit = CircuitState.objects.select_for_update().get(destination=destination)
+        previous = circuit.state
         circuit.state = CircuitStateValue.CLOSED
         circuit.failure_count = 0
         circuit.closed_at = timezone.now()
@@ -169,6 +175,8 @@ def circuit_reset(*, destination: Destination) -> CircuitState:
         circuit.probe_delivery_id = None
         circuit.save()
         held_deliveries_release(destination=destination)
+        if previous != CircuitStateValue.CLOSED:
+            signals.circuit_moved(destination.pk, previous, "closed")
     return circuit
 
 

@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deliveries import circuit
+from deliveries import circuit, signals
 from deliveries.dispatch import delivery_wake_later, delivery_wake_later_on_commit
 from deliveries.models import (
     AttemptStatus,
@@ -325,6 +325,7 @@ def _record(
     )
     countdown = None
     with transaction.atomic():
+        signals.attempt_recorded_on_commit(attempt=attempt, delivery=delivery, destination=destination, outcome=outcome)
         if outcome.ok:
             moved = _mine(delivery.pk, lease).update(
                 status=DeliveryStatus.SUCCEEDED,

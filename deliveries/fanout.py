@@ -5,8 +5,8 @@ as deliveries.
 2. Match its routes (``intake.routing``: filters decide; transforms are owed to the worker).
 3. Create one delivery per match (``deliveries.services.deliveries_create``), in the
    event's transaction, so an event is never stored without its deliveries.
-4. Wake them when that transaction commits (``deliveries.dispatch``), and show the event on
-   the live stream (``hookstream.stream_bus``).
+4. Wake them when that transaction commits (``deliveries.dispatch``); announce the event
+   (``intake.signals``) and show it on the live stream (``hookstream.stream_bus``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def event_ingest(
         if stored.deduplicated:
             return stored
         _fan_out(event=stored.event, routes=routes, now=now)
-        intake_services.event_stream_on_commit(event=stored.event)
+        intake_services.event_received_on_commit(event=stored.event)
     intake_services.source_count_event(source=source, now=now)
     return stored
 
@@ -86,5 +86,5 @@ def topic_publish(*, topic: Topic, incoming: Incoming, idempotency_key: str | No
         if stored.replayed:
             return stored
         _fan_out(event=stored.event, routes=routes, now=now)
-        intake_services.event_stream_on_commit(event=stored.event)
+        intake_services.event_received_on_commit(event=stored.event)
     return stored

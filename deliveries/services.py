@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
+from deliveries import signals
 from deliveries.circuit import held_deliveries_release
 from deliveries.dispatch import deliveries_enqueue_on_commit, replay_job_start_on_commit
 from deliveries.models import (
@@ -95,6 +96,7 @@ def deliveries_create(
 
 def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
     """Create (or refresh, for a delivery that died before) the delivery's DeadLetter row."""
+    signals.send_on_commit(signals.delivery_dead_lettered, delivery=delivery, reason=reason, error=error)
     DeadLetter.objects.update_or_create(
         delivery_id=delivery.pk,
         defaults={
@@ -179,6 +181,7 @@ def delivery_retry(*, delivery: Delivery, trigger_type: str = TriggerType.MANUAL
             current = Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
             raise RetryRefused(f"it is {current} and cannot be retried now")
         DeadLetter.objects.filter(delivery_id=delivery.pk).delete()
+        signals.send_on_commit(signals.delivery_requeued, delivery=delivery, trigger_type=trigger_type)
         deliveries_enqueue_on_commit([delivery.pk])
 
 
@@ -246,6 +249,7 @@ def replay_job_create(
             max_events=max_events,
             total=total,
         )
+        signals.send_on_commit(signals.replay_started, job=job)
         replay_job_start_on_commit(job.pk)
     return job
 

@@ -1,7 +1,9 @@
+import logging.config
 import os
 
 from celery import Celery, signals
 from celery.fixups.django import DjangoFixup
+from django.conf import settings
 from django.db import close_old_connections
 from kombu import Exchange, Queue
 
@@ -19,6 +21,13 @@ app.autodiscover_tasks()
 if not app.conf.task_queues:
     app.conf.task_default_queue = QUEUES[0]
     app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
+
+
+@signals.setup_logging.connect(weak=False)
+def _django_logging(**kwargs) -> None:
+    """Worker and beat log as the web does (``LOGGING``: LOG_FORMAT, LOG_LEVEL, the request /
+    delivery context and the quiet filter) rather than through Celery's own handlers."""
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @signals.worker_init.connect(weak=False)

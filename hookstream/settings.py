@@ -5,8 +5,10 @@ With no environment at all the project runs on embedded defaults: SQLite and a f
 Celery broker under ``var/``, so a fresh checkout delivers events with nothing installed.
 """
 
+import os
 import secrets
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -76,13 +78,16 @@ INSTALLED_APPS = [
     "destinations",
     "intake",
     "deliveries",
+    "monitoring",
     "templates_catalog",
     "console",
 ]
 
 MIDDLEWARE = [
+    "monitoring.prometheus.MetricsMiddleware",
     "hookstream.api.middleware.RequestIdMiddleware",
     "hookstream.api.middleware.RequestInputMiddleware",
+    "monitoring.logs.LogContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -253,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "CircuitStateEnum": "destinations.models.CircuitStateValue",
         "HttpMethodEnum": "destinations.models.HttpMethod",
         "SourceStatusEnum": "intake.models.SourceStatus",
+        "IssueStatusEnum": "monitoring.models.IssueStatus",
     },
 }
 
@@ -302,6 +308,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 60},
     },
+    # Monitoring: resolve quiet issues, roll metrics up, evaluate alert rules.
+    "monitoring-minute": {"task": "monitoring.minute", "schedule": 60.0, "options": {"expires": 55}},
 }
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
 # production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.
@@ -311,18 +319,72 @@ HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS"
 HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS = env_bool("HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS", False)
 
 # --- Operations -----------------------------------------------------------------------
+# Prometheus counters are shared by every process (gunicorn workers, Celery workers, beat)
+# through prometheus_client's multiprocess mode: each process writes its own files here and a
+# scrape sums them. It must be set before prometheus_client is first imported, hence here.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# /readyz: the longest one check (database statement, broker connect) may take.
+HOOKSTREAM_READY_TIMEOUT_SECONDS = env_float("HOOKSTREAM_READY_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# An issue without a new failure for this long is resolved by beat.
+HOOKSTREAM_ISSUE_RESOLVE_MINUTES = env_float("HOOKSTREAM_ISSUE_RESOLVE_MINUTES", 30.0, minimum=0.01)
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")
 HOOKSTREAM_RETENTION_DAYS = env_int("HOOKSTREAM_RETENTION_DAYS", 30, minimum=0)
 # Adds POST /bench/noop, the baseline of bench/ingest_throughput.py (never on in production).
 HOOKSTREAM_BENCH_NOOP = env_bool("HOOKSTREAM_BENCH_NOOP", False)
 
+# --- Email (alert notifications) ------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:587 (STARTTLS with smtp+tls://, implicit TLS with
+# smtps://), or console:// to print messages. Without it the EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and EMAIL_USE_SSL variables apply; with
+# neither, messages are printed (console backend), so a fresh checkout needs no mail server.
+EMAIL_URL = env_str("EMAIL_URL", "")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hookstream@localhost")
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if EMAIL_URL:
+    _email = urlsplit(EMAIL_URL)
+    if _email.scheme == "console":
+        EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    elif _email.scheme in ("smtp", "smtp+tls", "smtps") and _email.hostname:
+        EMAIL_HOST = _email.hostname
+        EMAIL_PORT = _email.port or {"smtp": 25, "smtp+tls": 587, "smtps": 465}[_email.scheme]
+        EMAIL_HOST_USER = unquote(_email.username or "")
+        EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+        EMAIL_USE_TLS = _email.scheme == "smtp+tls"
+        EMAIL_USE_SSL = _email.scheme == "smtps"
+    else:
+        raise ImproperlyConfiguredEnv("EMAIL_URL must be smtp://, smtp+tls://, smtps:// (with a host) or console://")
+elif not EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfiguredEnv("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+
+# Logs: text or one JSON object per line, each with the request / organization / destination /
+# delivery it is about (monitoring.logs). Celery's processes use this too (hookstream.celery).
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", {"text", "json"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {
-        "handlers": ["console"],
-        "level": env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}),
+    "filters": {
+        "context": {"()": "monitoring.logs.ContextFilter"},
+        "quiet": {"()": "monitoring.logs.QuietFilter"},
     },
+    "formatters": {
+        "text": {"()": "monitoring.logs.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "monitoring.logs.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["quiet", "context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

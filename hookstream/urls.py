@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from deliveries import metrics
 from hookstream import bench_views
 
 urlpatterns = [
@@ -11,8 +10,7 @@ urlpatterns = [
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
-    path("v1/metrics/overview", metrics.MetricsOverviewView.as_view(), name="metrics-overview"),
-    path("metrics", metrics.prometheus_view, name="metrics-prometheus"),
+    path("", include("monitoring.urls")),  # /healthz, /readyz, /metrics, /v1/issues, /v1/alert-rules…
     path("v1/", include("hookstream.api.urls")),
     path("v1/", include("destinations.urls")),
     path("v1/", include("intake.urls")),

@@ -34,7 +34,7 @@ from hookstream.errors import Conflict
 from hookstream.ids import new_id
 from hookstream.jsonsafe import storable_loads
 from hookstream.models import Organization
-from intake import filters, schemas, transforms
+from intake import filters, schemas, signals, transforms
 from intake.models import (
     Connection,
     DedupKey,
@@ -498,9 +498,11 @@ def source_count_event(*, source: Source, now) -> None:
         logger.warning("could not count event on source %s", source.pk, exc_info=True)
 
 
-def event_stream_on_commit(*, event: Event) -> None:
-    """Show the stored event on the live stream (``events`` and ``events:<source or topic>``)
-    once the caller's transaction has committed."""
+def event_received_on_commit(*, event: Event) -> None:
+    """Once the caller's transaction has committed: announce the stored event to the apps
+    above (``intake.signals.event_received``) and show it on the live stream (``events`` and
+    ``events:<source or topic>``)."""
+    signals.event_received_on_commit(event)
     origin = event.source_id or event.topic_id
     stream_bus.publish_on_commit(
         organization_id=event.organization_id,

@@ -16,6 +16,7 @@ from deliveries.models import (
 from destinations.models import CircuitState, Destination
 from hookstream import services
 from intake.models import Connection, Event, Source, Subscription, Topic
+from monitoring.models import AlertRule, Issue, NotificationChannel
 
 _counter = {"n": 0}
 
@@ -90,6 +91,12 @@ def make_one_of_everything(org) -> dict:
         reason=DeadLetterReason.RETRIES_EXHAUSTED,
     )
     replay_job = ReplayJob.objects.create(organization=org, destination=destination, source=source)
+
+    issue = Issue.objects.create(organization=org, destination=destination, error_type="http_5xx", message="HTTP 500")
+    channel = NotificationChannel.objects.create(
+        organization=org, name="Ops mail", channel_type="email", config={"to": ["ops@example.com"]}
+    )
+    alert_rule = AlertRule.objects.create(organization=org, name="New issues", rule_type="issue_opened")
     api_key, _ = services.api_key_create(organization=org, name="spare key")
     return {
         "api_key": api_key,
@@ -101,4 +108,7 @@ def make_one_of_everything(org) -> dict:
         "event": event,
         "attempt": attempt,
         "replay_job": replay_job,
+        "issue": issue,
+        "notification_channel": channel,
+        "alert_rule": alert_rule,
     }

@@ -60,6 +60,9 @@ def ids(alice) -> dict[str, dict[str, str]]:
         "/v1/events/": rows["event"].pk,
         "/v1/delivery-attempts/": rows["attempt"].pk,
         "/v1/replay/": rows["replay_job"].pk,
+        "/v1/issues/": rows["issue"].pk,
+        "/v1/alert-rules/": rows["alert_rule"].pk,
+        "/v1/notification-channels/": rows["notification_channel"].pk,
     }
     found = {}
     for _, path in OPERATIONS:

@@ -39,6 +39,11 @@ ROUTES = {
     "/v1/delivery-attempts/{pk}": {"pk": "attempt"},
     "/v1/delivery-attempts/{pk}/retry": {"pk": "attempt"},
     "/v1/replay/{pk}": {"pk": "replay_job"},
+    "/v1/issues/{pk}": {"pk": "issue"},
+    "/v1/issues/{pk}/retry": {"pk": "issue"},
+    "/v1/alert-rules/{pk}": {"pk": "alert_rule"},
+    "/v1/notification-channels/{pk}": {"pk": "notification_channel"},
+    "/v1/notification-channels/{pk}/test": {"pk": "notification_channel"},
 }
 # Extra fills: the publish route also takes the topic's slug.
 ALTERNATIVES = {"/v1/topics/{pk}/publish": [{"pk": "topic_slug"}]}
@@ -51,6 +56,9 @@ BODIES = {
     "/v1/topics/{pk}/publish": {"type": "stolen"},
     "/v1/topics/{pk}/subscriptions/{subscription_id}": {"filter_rules": []},
     "/v1/destinations/{pk}/dead-letters/retry": {},
+    "/v1/issues/{pk}": {"status": "resolved"},
+    "/v1/alert-rules/{pk}": {"name": "Stolen"},
+    "/v1/notification-channels/{pk}": {"name": "Stolen"},
 }
 
 
