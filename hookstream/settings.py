@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "monitoring",
     "templates_catalog",
     "console",
+    "stream",
 ]
 
 MIDDLEWARE = [

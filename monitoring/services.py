@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.services import RetryRefused, delivery_retry
+from hookstream import stream_bus
 from monitoring.models import Issue, IssueStatus
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,27 @@ logger = logging.getLogger(__name__)
 UNRESOLVED = (IssueStatus.OPEN, IssueStatus.ACKNOWLEDGED)
 # POST /v1/issues/:id/retry retries at most this many deliveries per call.
 ISSUE_RETRY_LIMIT = 1000
+
+
+def issue_stream_on_commit(issue: Issue) -> None:
+    """Show the issue, as it is now, on the live stream's ``issues`` channel."""
+    stream_bus.publish_on_commit(
+        organization_id=issue.organization_id,
+        channels=["issues"],
+        frame={
+            "type": "issue",
+            "data": {
+                "id": issue.pk,
+                "destination_id": issue.destination_id,
+                "error_type": issue.error_type,
+                "message": issue.message,
+                "status": issue.status,
+                "occurrence_count": issue.occurrence_count,
+                "first_seen_at": issue.first_seen_at.isoformat(),
+                "last_seen_at": issue.last_seen_at.isoformat(),
+            },
+        },
+    )
 
 
 def issue_record(
@@ -70,6 +92,7 @@ def issue_record(
                     )
             except IntegrityError:
                 continue  # opened by another worker a moment ago: count on it
+            issue_stream_on_commit(issue)
             return issue, True
     raise RuntimeError(f"could not record an issue for {destination_id} / {error_type}")
 
@@ -101,6 +124,7 @@ def issue_update(*, issue: Issue, status: str | None = None, snoozed_until=..., 
             issue.save(update_fields=fields)
     except IntegrityError:
         raise ValueError("another unresolved issue of this destination and kind exists") from None
+    issue_stream_on_commit(issue)
     return issue
 
 

@@ -8,9 +8,12 @@ import pytest
 import websocket
 from django.test import Client
 
+from deliveries.engine import process_delivery
 from hookstream import stream_bus
 from intake import services as intake_services
 from stream.hub import hub
+from tests.deliveries.receiver import Receiver
+from tests.factories import make_delivery, make_destination, make_event
 
 
 def _connect(url: str, **kwargs) -> websocket.WebSocket:
@@ -183,3 +186,33 @@ def test_a_client_that_does_not_read_is_dropped_and_the_others_keep_streaming(st
     while hub.connection_count() > 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert hub.connection_count() == 1  # the slow client was dropped; the fast one stays
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def test_attempts_and_issues_reach_their_channels(stream_server, alice, bob, receiver):
+    receiver.default = (503, {}, b"down")
+    destination = make_destination(alice.org, url=receiver.url, circuit_breaker_enabled=False, retry_intervals=[1])
+    delivery = make_delivery(make_event(alice.org), destination)
+    alice_ws, bob_ws = _connect(stream_server.url(alice.raw_key)), _connect(stream_server.url(bob.raw_key))
+    _subscribe(alice_ws, f"deliveries:{destination.pk}")
+    _subscribe(alice_ws, "issues")
+    _subscribe(bob_ws, "deliveries")
+    _subscribe(bob_ws, "issues")
+
+    process_delivery(delivery.pk)  # a real attempt against a real receiver (transactional test)
+
+    frames = {frame["type"]: frame for frame in _frames(alice_ws, 2)}
+    attempt = frames["delivery"]
+    assert attempt["channel"] == f"deliveries:{destination.pk}"
+    assert attempt["data"]["delivery_id"] == delivery.pk and attempt["data"]["response_status"] == 503
+    assert attempt["data"]["status"] == "failed" and attempt["data"]["next_retry_at"]
+    issue = frames["issue"]
+    assert issue["channel"] == "issues" and issue["data"]["error_type"] == "http_5xx"
+    assert issue["data"]["destination_id"] == destination.pk and issue["data"]["status"] == "open"
+    assert _nothing_arrives(bob_ws)
