@@ -21,6 +21,7 @@ from destinations.models import (
     DestinationType,
     HttpMethod,
 )
+from destinations.providers import REGISTRY
 from hookstream.api.serializers import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
@@ -128,8 +129,8 @@ class DestinationWriteSerializer(serializers.Serializer):
 
     def validate_type(self, value):
         normalized = TYPE_ALIASES.get(value.strip().lower(), value.strip().lower())
-        if normalized not in DestinationType.values:
-            allowed = ", ".join(DestinationType.values)
+        if normalized not in REGISTRY:
+            allowed = ", ".join(REGISTRY)
             raise serializers.ValidationError(f"Unknown type {value!r}; one of: {allowed}.")
         return normalized
 

@@ -11,21 +11,19 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from destinations.models import CircuitState, CircuitStateValue, Destination, DestinationStatus, DestinationType
-from destinations.providers import ConfigError, get_provider
+from destinations.models import CircuitState, CircuitStateValue, Destination, DestinationStatus
+from destinations.providers import REGISTRY, ConfigError, get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from destinations.signing import SigningConfigError, validate_signing_config
 from hookstream import crypto
 from hookstream.api.exceptions import Conflict
 from hookstream.models import Organization
-from hookstream.ssrf import literal_address_error
 from templates_catalog.catalog import get_template, template_defaults, template_placeholders
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
@@ -89,44 +87,14 @@ def _apply_template(data: dict) -> dict:
 
 
 def _check_url(type_: str, url: str, provider_config: dict, *, check_address: bool = True) -> str:
-    """The destination's ``url`` column, checked for its type; raises ValidationError.
+    """The destination's ``url`` column, checked by its type's rules; raises ValidationError.
 
     ``check_address`` is off when a PATCH leaves the target unchanged: a destination saved
     while private networks were allowed stays editable."""
-    if type_ == DestinationType.HTTP:
-        if not url:
-            raise ValidationError({"url": ["This field is required for http destinations."]})
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            raise ValidationError({"url": ["Not a valid URL."]}) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError({"url": ["Must be an http:// or https:// URL with a host."]})
-        if check_address:
-            _check_address("url", url)
-        return url
-    if type_ == DestinationType.WEBSOCKET:
-        target = provider_config.get("url") or url
-        field = "provider_config.url" if provider_config.get("url") else "url"
-        if target:
-            try:
-                parts = urlsplit(target)
-            except ValueError:
-                raise ValidationError({field: ["Not a valid URL."]}) from None
-            if parts.scheme not in ("ws", "wss") or not parts.hostname:
-                raise ValidationError({field: ["Must be a ws:// or wss:// URL with a host."]})
-            if check_address:
-                _check_address(field, target)
-        return url
-    if url:
-        raise ValidationError({"url": [f"{type_} destinations do not use url; their target is in provider_config."]})
-    return ""
-
-
-def _check_address(field: str, url: str) -> None:
-    error = literal_address_error(url)
-    if error:
-        raise ValidationError({field: [error]})
+    try:
+        return get_provider(type_).check_url(url, provider_config, check_address=check_address)
+    except ConfigError as exc:
+        raise ValidationError(exc.errors) from None
 
 
 def _resolve_masks(config: dict, secret_fields, previous_plain: dict, field_prefix: str) -> dict:
@@ -170,8 +138,9 @@ def _provider_config(type_: str, config: dict, url: str) -> dict:
 def _signing_config(type_: str, config: dict | None) -> dict | None:
     if config in (None, {}):
         return None
-    if type_ != DestinationType.HTTP:
-        raise ValidationError({"signing_config": ["Only http destinations sign their requests."]})
+    if not get_provider(type_).signs:
+        signing_types = ", ".join(name for name, provider in REGISTRY.items() if provider.signs)
+        raise ValidationError({"signing_config": [f"Only {signing_types} destinations sign their requests."]})
     try:
         return validate_signing_config(config)
     except SigningConfigError as exc:
@@ -303,7 +272,7 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
             if "url" in data:
                 url = data["url"]
             else:
-                url = "" if type_changed and type_ != DestinationType.HTTP else row.url
+                url = "" if type_changed and not provider.url_required else row.url
             target_changed = type_changed or "url" in data or "url" in (data.get("provider_config") or {})
             row.url = _check_url(type_, url or "", config_in, check_address=target_changed)
             row.provider_config = _encrypt_secrets(
@@ -320,7 +289,7 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
                 signing_in = _resolve_masks(signing_in, SIGNING_SECRET_FIELDS, previous_signing, "signing_config")
             elif isinstance(signing_in, dict) and _looks_masked(signing_in.get("secret")):
                 raise ValidationError({"signing_config.secret": ["Send the secret in full, not its masked form."]})
-            if type_changed and "signing_config" not in data and type_ == DestinationType.HTTP:
+            if type_changed and "signing_config" not in data and provider.signs:
                 signing_in = previous_signing or None
             signing = _signing_config(type_, signing_in)
             row.signing_config = _encrypt_secrets(signing, SIGNING_SECRET_FIELDS) if signing else None

@@ -113,24 +113,31 @@ def _validate_standard(config: dict) -> dict:
 
 
 def signature_headers(config: dict | None, *, body: bytes, event_id: str, timestamp: datetime) -> dict[str, str]:
-    """The signature headers for one request, from a validated, decrypted ``signing_config``."""
-    if not config:
+    """The signature headers for one request, from a validated, decrypted ``signing_config``.
+
+    The one signer of outgoing requests (the HTTP provider calls it). Keys a config may lack
+    (rows written before a default existed) take the defaults of :func:`validate_signing_config`.
+    """
+    if not config or not config.get("secret"):
         return {}
     if timestamp.tzinfo is None:
         timestamp = timestamp.replace(tzinfo=UTC)
+    unix = int(timestamp.timestamp())
     if config.get("mode") == MODE_STANDARD_WEBHOOKS:
-        unix = int(timestamp.timestamp())
         # Computed here rather than with Webhook.sign, which takes text: bodies are bytes.
-        key = base64.b64decode(config["secret"][len("whsec_") :])
+        # webhook-id is the event id: stable across retries, so receivers can deduplicate.
+        key = base64.b64decode(config["secret"].removeprefix("whsec_"))
         mac = hmac.new(key, f"{event_id}.{unix}.".encode() + body, hashlib.sha256).digest()
         signature = "v1," + base64.b64encode(mac).decode()
         return {"webhook-id": event_id, "webhook-timestamp": str(unix), "webhook-signature": signature}
-    digest = getattr(hashlib, config.get("algorithm", "sha256"))
-    message = body
-    if config.get("include_timestamp"):
-        message = f"{int(timestamp.timestamp())}.".encode() + body
-    mac = hmac.new(config["secret"].encode(), message, digest).hexdigest()
-    return {config.get("header", DEFAULT_HEADER): f"{config.get('prefix', 'sha256=')}{mac}"}
+    algorithm = config.get("algorithm") or "sha256"
+    digest = hashlib.sha1 if algorithm == "sha1" else hashlib.sha256
+    signed = f"{unix}.".encode() + body if config.get("include_timestamp") else body
+    hex_mac = hmac.new(str(config["secret"]).encode(), signed, digest).hexdigest()
+    prefix = config.get("prefix")
+    if prefix is None:
+        prefix = f"{algorithm}="
+    return {config.get("header") or DEFAULT_HEADER: f"{prefix}{hex_mac}"}
 
 
 def verify_standard_webhooks(secret: str, *, body: bytes, headers: dict[str, str]) -> bool:

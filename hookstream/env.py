@@ -5,6 +5,7 @@ deployment fails at start-up instead of silently running with a default.
 """
 
 import os
+from typing import overload
 
 
 class ImproperlyConfiguredEnv(Exception):
@@ -15,6 +16,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None else value

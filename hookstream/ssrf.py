@@ -6,6 +6,7 @@ checks the address it actually connects to; destination create/update checks lit
 """
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -63,14 +64,12 @@ class SSRFRefused(Exception):
 def resolve_and_check(host: str, port: int) -> str:
     """Resolve ``host`` once and return the address to connect to, or raise SSRFRefused.
 
-    The caller connects to exactly this address (see ``deliveries.http_client``), so the
+    The caller connects to exactly this address (see ``hookstream.outbound``), so the
     answer checked here is the answer used: a name cannot resolve to a public address for
     the check and to a private one for the connection (DNS rebinding).
     Every address the name resolves to must pass; a name that mixes public and private
     answers is refused as a whole.
     """
-    import socket
-
     bare = host.strip("[]")
     try:
         infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
@@ -78,8 +77,8 @@ def resolve_and_check(host: str, port: int) -> str:
         raise OSError(f"cannot resolve {host!r}: {exc}") from None
     addresses: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        if sockaddr[0] not in addresses:
-            addresses.append(sockaddr[0])
+        if str(sockaddr[0]) not in addresses:
+            addresses.append(str(sockaddr[0]))
     if not addresses:
         raise OSError(f"{host!r} resolved to no address")
     for address in addresses:

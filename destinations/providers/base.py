@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from hookstream.ssrf import literal_address_error
 
 
 class ConfigError(Exception):
@@ -84,13 +87,62 @@ class Outcome:
 
 
 class Provider:
-    """Base class: declare ``type`` and ``fields``; override ``clean`` for cross-field rules
-    and ``send`` to deliver."""
+    """Base class: declare ``type``, ``label``, ``description`` and ``fields``; override
+    ``clean`` for cross-field rules and ``send`` to deliver.
+
+    What a type declares about the destination's own columns:
+
+    * ``uses_url`` — the ``url`` column is this type's target (else it must stay empty);
+      ``url_required`` — it must be set; ``url_schemes`` / ``url_kind`` — what it may be
+      (``url_kind`` words the rule in error messages: "an http:// or https://");
+      ``url_config_field`` — a ``provider_config`` field that may give the target instead.
+    * ``signs`` — requests carry the ``method``, ``headers`` and ``signing_config`` columns
+      (HTTP); other types refuse a ``signing_config``.
+    """
 
     type: ClassVar[str]
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
     fields: ClassVar[tuple[ConfigField, ...]] = ()
-    # The `url` column is required for this type (http, websocket use it).
     uses_url: ClassVar[bool] = False
+    url_required: ClassVar[bool] = False
+    url_schemes: ClassVar[tuple[str, ...]] = ()
+    url_kind: ClassVar[str] = ""
+    url_help: ClassVar[str] = ""
+    url_config_field: ClassVar[str | None] = None
+    signs: ClassVar[bool] = False
+
+    @classmethod
+    def check_url(cls, url: str, config: dict, *, check_address: bool = True) -> str:
+        """The ``url`` column for this type, checked; raises ConfigError naming the field.
+
+        ``check_address`` is off when a PATCH leaves the target unchanged: a destination saved
+        while private networks were allowed stays editable."""
+        if not cls.uses_url:
+            if url:
+                raise ConfigError(
+                    {"url": [f"{cls.type} destinations do not use url; their target is in provider_config."]}
+                )
+            return ""
+        field_name, target = "url", url
+        if cls.url_config_field and config.get(cls.url_config_field):
+            field_name, target = f"provider_config.{cls.url_config_field}", config[cls.url_config_field]
+        if not target:
+            if cls.url_required:
+                raise ConfigError({"url": [f"This field is required for {cls.type} destinations."]})
+            return url
+        try:
+            parts = urlsplit(target)
+            hostname = parts.hostname
+        except ValueError:
+            raise ConfigError({field_name: ["Not a valid URL."]}) from None
+        if parts.scheme not in cls.url_schemes or not hostname:
+            raise ConfigError({field_name: [f"Must be {cls.url_kind} URL with a host."]})
+        if check_address:
+            error = literal_address_error(target)
+            if error:
+                raise ConfigError({field_name: [error]})
+        return url
 
     @classmethod
     def secret_fields(cls) -> tuple[str, ...]:
@@ -156,5 +208,16 @@ REGISTRY: dict[str, type[Provider]] = {}
 
 
 def register(provider_cls: type[Provider]) -> type[Provider]:
+    """Make ``provider_cls`` a destination type (a class decorator)."""
     REGISTRY[provider_cls.type] = provider_cls
     return provider_cls
+
+
+def unregister(type_name: str) -> None:
+    """Forget a type (tests that register a throwaway one)."""
+    REGISTRY.pop(type_name, None)
+
+
+def type_choices() -> list[tuple[str, str]]:
+    """``(type, label)`` of every registered type: the choices of ``Destination.type``."""
+    return [(name, provider.label or name) for name, provider in REGISTRY.items()]

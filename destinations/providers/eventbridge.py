@@ -10,6 +10,7 @@ and ``ThrottlingException`` are retryable, any other entry error permanent. An e
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from destinations.providers import aws
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
@@ -20,6 +21,8 @@ RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
 @register
 class EventBridgeProvider(Provider):
     type = "eventbridge"
+    label = "AWS EventBridge"
+    description = "Put each event on an AWS EventBridge bus."
     fields = (
         ConfigField("event_bus_arn", default="default"),
         ConfigField("region", required=True),
@@ -41,7 +44,7 @@ class EventBridgeProvider(Provider):
     def send(self, destination, message: OutboundMessage) -> Outcome:
         config = destination.provider_config or {}
         bus = config.get("event_bus_arn") or "default"
-        entry = {
+        entry: dict[str, Any] = {
             "Source": config.get("source") or "hookstream",
             "DetailType": config.get("detail_type") or "hookstream.event",
             "Detail": detail(message),

@@ -25,7 +25,7 @@ import json
 from urllib.parse import quote
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-from destinations.providers.http import guarded_request, parse_retry_after
+from destinations.providers.transport import guarded_request, parse_retry_after
 
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 
@@ -33,6 +33,8 @@ PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 @register
 class KafkaProvider(Provider):
     type = "kafka"
+    label = "Kafka"
+    description = "Produce each event to a Kafka topic through the Confluent REST Proxy v3."
     fields = (
         ConfigField("rest_url"),
         ConfigField("bootstrap_servers"),

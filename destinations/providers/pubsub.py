@@ -34,6 +34,8 @@ _lock = threading.Lock()
 @register
 class PubSubProvider(Provider):
     type = "pubsub"
+    label = "Google Cloud Pub/Sub"
+    description = "Publish each event to a Google Cloud Pub/Sub topic."
     fields = (
         ConfigField("project_id", required=True),
         ConfigField("topic_id", required=True),

@@ -18,6 +18,7 @@ import threading
 from urllib.parse import quote, urlsplit
 
 from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
+from destinations.providers.transport import guarded_request
 
 _local = threading.local()
 
@@ -25,6 +26,8 @@ _local = threading.local()
 @register
 class RabbitMqProvider(Provider):
     type = "rabbitmq"
+    label = "RabbitMQ"
+    description = "Publish each event to a RabbitMQ exchange."
     fields = (
         ConfigField("url", required=True),
         ConfigField("vhost", default="/"),
@@ -51,8 +54,6 @@ def _timeout(destination) -> float:
 
 
 def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
-    from destinations.providers.http import guarded_request
-
     vhost = config.get("vhost") or "/"
     exchange = config.get("exchange") or ""
     url = (

@@ -18,6 +18,8 @@ from destinations.providers.base import ConfigField, OutboundMessage, Outcome, P
 @register
 class S3Provider(Provider):
     type = "s3"
+    label = "AWS S3"
+    description = "Archive each event as an object in an AWS S3 bucket."
     fields = (
         ConfigField("bucket", required=True),
         ConfigField("region", required=True),

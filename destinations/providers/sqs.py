@@ -16,6 +16,8 @@ from destinations.providers.base import ConfigError, ConfigField, OutboundMessag
 @register
 class SqsProvider(Provider):
     type = "sqs"
+    label = "AWS SQS"
+    description = "Send each event as a message to an AWS SQS queue."
     fields = (
         ConfigField("queue_url", required=True),
         ConfigField("region", required=True),

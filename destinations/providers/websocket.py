@@ -24,6 +24,8 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
+import websocket
+
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 from hookstream.ssrf import SSRFRefused, resolve_and_check
 
@@ -34,6 +36,13 @@ RETRYABLE_HANDSHAKE = {408, 425, 429}
 @register
 class WebSocketProvider(Provider):
     type = "websocket"
+    label = "WebSocket"
+    description = "Push each event as a JSON frame to a WebSocket server."
+    uses_url = True
+    url_schemes = ("ws", "wss")
+    url_kind = "a ws:// or wss://"
+    url_help = "ws:// or wss://; or give it under provider settings."
+    url_config_field = "url"
     fields = (
         ConfigField("url"),
         ConfigField("channel_name", required=True),
@@ -56,8 +65,6 @@ class WebSocketProvider(Provider):
         return config
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
-        import websocket
-
         config = destination.provider_config or {}
         url = config.get("url") or destination.url
         payload = message.payload

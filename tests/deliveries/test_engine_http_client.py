@@ -53,7 +53,7 @@ def test_it_turns_credentials_in_the_url_into_basic_auth(alice, receiver):
 
 @pytest.mark.django_db
 def test_it_drops_the_connection_after_a_body_too_long_to_read_and_stays_usable(alice, receiver):
-    from destinations.providers.http import MAX_RESPONSE_READ
+    from destinations.providers.transport import MAX_RESPONSE_READ
 
     receiver.script.append((200, {}, b"x" * (MAX_RESPONSE_READ + 10)))
     destination = make_destination(alice.org, url=receiver.url)

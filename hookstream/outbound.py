@@ -12,8 +12,11 @@ address), so a pooled keep-alive connection is only reused for the address it wa
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -29,39 +32,45 @@ MAX_POOLS = 256
 POOL_MAXSIZE = 16
 
 
-class _PinnedMixin:
+def _connect_to(conn: HTTPConnection, address: str | None, connect: Callable[[], socket.socket]) -> socket.socket:
+    """Run urllib3's ``connect`` with ``address`` in place of the name it would resolve.
+
+    urllib3 connects to ``_dns_host``; the checked address is swapped in only for the connect
+    call, so ``host`` (Host header, SNI, certificate check) stays the name."""
+    if not address:
+        return connect()
+    name = conn._dns_host
+    conn._dns_host = address
+    try:
+        return connect()
+    finally:
+        conn._dns_host = name
+
+
+class PinnedHTTPConnection(HTTPConnection):
     pinned_address: str | None = None
 
-    def _new_conn(self):
-        # urllib3 connects to ``_dns_host``; swap in the checked address only for the connect
-        # call, so ``host`` (Host header, SNI, certificate check) stays the name.
-        if not self.pinned_address:
-            return super()._new_conn()
-        name = self._dns_host
-        self._dns_host = self.pinned_address
-        try:
-            return super()._new_conn()
-        finally:
-            self._dns_host = name
+    def _new_conn(self) -> socket.socket:
+        return _connect_to(self, self.pinned_address, super()._new_conn)
 
 
-class PinnedHTTPConnection(_PinnedMixin, HTTPConnection):
-    pass
+class PinnedHTTPSConnection(HTTPSConnection):
+    pinned_address: str | None = None
 
-
-class PinnedHTTPSConnection(_PinnedMixin, HTTPSConnection):
-    pass
+    def _new_conn(self) -> socket.socket:
+        return _connect_to(self, self.pinned_address, super()._new_conn)
 
 
 class PinnedHTTPConnectionPool(HTTPConnectionPool):
     ConnectionCls = PinnedHTTPConnection
 
-    def __init__(self, *args, pinned_address: str, **kwargs):
+    def __init__(self, *args: Any, pinned_address: str, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.pinned_address = pinned_address
 
-    def _new_conn(self):
+    def _new_conn(self) -> PinnedHTTPConnection:
         conn = super()._new_conn()
+        assert isinstance(conn, PinnedHTTPConnection)
         conn.pinned_address = self.pinned_address
         return conn
 
@@ -69,12 +78,13 @@ class PinnedHTTPConnectionPool(HTTPConnectionPool):
 class PinnedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = PinnedHTTPSConnection
 
-    def __init__(self, *args, pinned_address: str, **kwargs):
+    def __init__(self, *args: Any, pinned_address: str, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.pinned_address = pinned_address
 
-    def _new_conn(self):
+    def _new_conn(self) -> PinnedHTTPSConnection:
         conn = super()._new_conn()
+        assert isinstance(conn, PinnedHTTPSConnection)
         conn.pinned_address = self.pinned_address
         return conn
 
@@ -82,8 +92,8 @@ class PinnedHTTPSConnectionPool(HTTPSConnectionPool):
 class PinnedAdapter(HTTPAdapter):
     """An adapter that resolves, checks and pins every connection (never through a proxy)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, pool_maxsize=POOL_MAXSIZE, **kwargs)
+    def __init__(self) -> None:
+        super().__init__(pool_maxsize=POOL_MAXSIZE)
         self._pools: OrderedDict[tuple, HTTPConnectionPool] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -147,6 +157,7 @@ def request(
     if not parts.hostname:
         raise requests.exceptions.InvalidURL(f"Invalid URL {url!r}: no host supplied")
     adapter = session().get_adapter(url)  # InvalidSchema for anything but http(s)
+    assert isinstance(adapter, PinnedAdapter)
     pool = adapter.get_connection_with_tls_context(_Target(url), verify=True)
     if parts.username is not None and not any(name.lower() == "authorization" for name in headers):
         # As requests does: credentials in the URL become basic auth, never part of the request line.
