@@ -180,7 +180,7 @@ class DestinationSerializer(serializers.ModelSerializer):
     signing_config = serializers.SerializerMethodField()
     delivery_count = serializers.IntegerField(read_only=True, default=0)
     retry_intervals = serializers.ListField(child=serializers.IntegerField(), read_only=True)
-    headers = serializers.DictField(child=serializers.CharField(), read_only=True)
+    headers = serializers.SerializerMethodField()
 
     class Meta:
         model = Destination
@@ -211,6 +211,10 @@ class DestinationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_headers(self, obj) -> dict[str, str]:
+        return selectors.masked_headers(obj)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_provider_config(self, obj) -> dict:

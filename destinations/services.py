@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,11 +19,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from destinations.models import CircuitState, CircuitStateValue, Destination, DestinationStatus
-from destinations.providers import REGISTRY, ConfigError, get_provider
+from destinations.providers import REGISTRY, ConfigError, Provider, get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from destinations.signing import SigningConfigError, validate_signing_config
 from hookstream import crypto
 from hookstream.api.exceptions import Conflict
+from hookstream.headers import unmask_headers
 from hookstream.models import Organization
 from templates_catalog.catalog import get_template, template_defaults, template_placeholders
 
@@ -117,6 +119,17 @@ def _resolve_masks(config: dict, secret_fields, previous_plain: dict, field_pref
     return resolved
 
 
+def _resolve_header_masks(provider: type[Provider], config: dict, previous_plain: dict) -> dict:
+    """Header objects of ``provider_config`` (websocket ``headers``): a credential value sent
+    back masked keeps the stored value."""
+    resolved = dict(config)
+    for spec in provider.fields:
+        value, old = resolved.get(spec.name), previous_plain.get(spec.name)
+        if spec.headers and isinstance(value, dict) and isinstance(old, dict):
+            resolved[spec.name] = unmask_headers(value, old)
+    return resolved
+
+
 def _encrypt_secrets(config: dict, secret_fields) -> dict:
     """Encrypt the secrets of a validated config. A secret given as an object (a GCP service
     account) is stored as its JSON text, so that it is encrypted like any other secret."""
@@ -128,9 +141,9 @@ def _encrypt_secrets(config: dict, secret_fields) -> dict:
     return crypto.encrypt_fields(result, secret_fields)
 
 
-def _provider_config(type_: str, config: dict, url: str) -> dict:
+def _provider_config(type_: str, config: dict, url: str, *, unchanged: Collection[str] = ()) -> dict:
     try:
-        return get_provider(type_).validate_config(config, url=url)
+        return get_provider(type_).validate_config(config, url=url, unchanged=unchanged)
     except ConfigError as exc:
         raise ValidationError(exc.errors) from None
 
@@ -269,6 +282,8 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
                 config_in = {**previous_plain, **(data.get("provider_config") or {})}
             config_in = {k: v for k, v in config_in.items() if v is not None}
             config_in = _resolve_masks(config_in, provider.secret_fields(), previous_plain, "provider_config")
+            config_in = _resolve_header_masks(provider, config_in, previous_plain)
+            unchanged = {k for k, v in config_in.items() if k in previous_plain and previous_plain[k] == v}
             if "url" in data:
                 url = data["url"]
             else:
@@ -276,7 +291,7 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
             target_changed = type_changed or "url" in data or "url" in (data.get("provider_config") or {})
             row.url = _check_url(type_, url or "", config_in, check_address=target_changed)
             row.provider_config = _encrypt_secrets(
-                _provider_config(type_, config_in, row.url), provider.secret_fields()
+                _provider_config(type_, config_in, row.url, unchanged=unchanged), provider.secret_fields()
             )
 
         if "signing_config" in data or type_changed:
@@ -301,6 +316,9 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
         row.type = type_
         row.slug = slug
         row.template = template_id
+        if isinstance(data.get("headers"), dict):
+            # Credential headers are shown masked; one sent back unchanged keeps its value.
+            data = {**data, "headers": unmask_headers(data["headers"], row.headers or {})}
         for field in PLAIN_FIELDS:
             if field in data:
                 setattr(row, field, data[field])

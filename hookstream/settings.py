@@ -17,6 +17,7 @@ from hookstream.env import (
     env_float,
     env_int,
     env_list,
+    env_networks_and_hosts,
     env_str,
 )
 
@@ -276,6 +277,9 @@ CELERY_BEAT_SCHEDULE = {
 # Outbound requests to private, loopback, link-local and metadata addresses. Off in
 # production; the embedded default (DEBUG) and the tests (HOOKSTREAM_TESTING) turn it on.
 HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS", DEBUG or TESTING)
+# Internal targets deliveries may reach with the guard on: CIDRs and host names
+# (".corp.example" covers every name under it). Metadata endpoints stay refused.
+HOOKSTREAM_EGRESS_ALLOW = env_networks_and_hosts("HOOKSTREAM_EGRESS_ALLOW", [])
 
 # --- Operations -----------------------------------------------------------------------
 HOOKSTREAM_METRICS_TOKEN = env_str("HOOKSTREAM_METRICS_TOKEN", "")

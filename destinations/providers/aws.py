@@ -25,6 +25,9 @@ from botocore.exceptions import (
 
 from destinations.providers.base import Outcome
 
+# What an endpoint_url / queue_url may start with.
+HTTP_SCHEMES = ("http", "https")
+
 _clients: dict[tuple, object] = {}
 _lock = threading.Lock()
 

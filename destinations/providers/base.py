@@ -8,12 +8,14 @@ dead letters and attempt records are the engine's and apply to every type unchan
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from hookstream.ssrf import literal_address_error
+from hookstream.headers import control_character_error, header_name_error, header_value_error, headers_errors
+from hookstream.ssrf import host_error, literal_address_error
 
 
 class ConfigError(Exception):
@@ -26,6 +28,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ConfigField:
+    """One ``provider_config`` field.
+
+    What the value becomes decides the checks it gets: ``url_schemes`` — a URL the provider
+    connects to (scheme, host, no control characters, literal private hosts refused);
+    ``hosts`` — ``host:port`` entries, comma-separated (the same host rules); ``header_name``
+    / ``header_value`` — sent as a header's name or value; ``headers`` — a name → value object
+    sent as headers.
+    """
+
     name: str
     required: bool = False
     secret: bool = False
@@ -33,6 +44,66 @@ class ConfigField:
     choices: tuple | None = None
     default: Any = None
     help: str = ""
+    url_schemes: tuple[str, ...] = ()
+    hosts: bool = False
+    header_name: bool = False
+    header_value: bool = False
+    headers: bool = False
+
+    def errors(self, value: Any, *, check_address: bool = True) -> list[str]:
+        """What is wrong with a value of the right type (empty: nothing)."""
+        if self.url_schemes:
+            return url_errors(value, self.url_schemes, check_address=check_address)
+        if self.hosts:
+            return hosts_errors(value, check_address=check_address)
+        if self.header_name:
+            error = header_name_error(value)
+            return [error] if error else []
+        if self.header_value:
+            error = header_value_error(self.name, value)
+            return [error] if error else []
+        if self.headers:
+            return headers_errors(value)
+        return []
+
+
+def url_errors(url: str, schemes: tuple[str, ...], *, check_address: bool = True) -> list[str]:
+    """A target URL: one of ``schemes``, a host, no control characters, not a refused host."""
+    control = control_character_error(url)
+    if control:
+        return [control]
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return ["Not a valid URL."]
+    if parts.scheme not in schemes or not host:
+        return [f"Must be a {' or '.join(f'{scheme}://' for scheme in schemes)} URL with a host."]
+    error = host_error(host) if check_address else None
+    return [error] if error else []
+
+
+def hosts_errors(value: str, *, check_address: bool = True) -> list[str]:
+    """``host:port`` entries separated by commas (an optional ``scheme://`` prefix is allowed)."""
+    control = control_character_error(value)
+    if control:
+        return [control]
+    errors = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            host = urlsplit("//" + entry.split("://", 1)[-1]).hostname
+        except ValueError:
+            host = None
+        if not host:
+            errors.append(f"{entry!r} is not a host:port.")
+            continue
+        error = host_error(host) if check_address else None
+        if error:
+            errors.append(error)
+    return errors
 
 
 @dataclass
@@ -131,6 +202,9 @@ class Provider:
             if cls.url_required:
                 raise ConfigError({"url": [f"This field is required for {cls.type} destinations."]})
             return url
+        control = control_character_error(target)
+        if control:
+            raise ConfigError({field_name: [control]})
         try:
             parts = urlsplit(target)
             hostname = parts.hostname
@@ -149,8 +223,12 @@ class Provider:
         return tuple(f.name for f in cls.fields if f.secret)
 
     @classmethod
-    def validate_config(cls, config: dict, *, url: str = "") -> dict:
-        """Check ``config`` (plaintext secrets) and return it normalized; raise ConfigError."""
+    def validate_config(cls, config: dict, *, url: str = "", unchanged: Collection[str] = ()) -> dict:
+        """Check ``config`` (plaintext secrets) and return it normalized; raise ConfigError.
+
+        Fields named in ``unchanged`` hold the value already stored: their target address is
+        not checked again (a destination saved while private networks were allowed stays
+        editable)."""
         if not isinstance(config, dict):
             raise ConfigError({"provider_config": ["Must be a JSON object."]})
         errors: dict[str, list[str]] = {}
@@ -185,6 +263,10 @@ class Provider:
                 errors.setdefault(f"provider_config.{spec.name}", []).append(
                     f"Must be one of: {', '.join(map(str, spec.choices))}."
                 )
+                continue
+            problems = spec.errors(value, check_address=spec.name not in unchanged)
+            if problems:
+                errors.setdefault(f"provider_config.{spec.name}", []).extend(problems)
                 continue
             cleaned[spec.name] = value
         if not errors:

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from destinations.providers import aws
+from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 
 RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
@@ -31,7 +32,7 @@ class EventBridgeProvider(Provider):
         ConfigField("access_key_id", required=True),
         ConfigField("secret_access_key", required=True, secret=True),
         ConfigField("session_token", secret=True),
-        ConfigField("endpoint_url"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
         ConfigField("max_entry_bytes", kind=int, default=1024 * 1024),
     )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import UTC, datetime
 
 import urllib3
@@ -18,12 +17,10 @@ import urllib3
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 from destinations.providers.transport import parse_retry_after, pooled_request, read_body, short
 from destinations.signing import signature_headers
-from hookstream.crypto import mask
+from hookstream.headers import mask_headers
 from templates_catalog.catalog import shape_body
 
 USER_AGENT = "hookstream/1.0"
-# Header names whose values are secrets: masked in the attempt row.
-_SECRET_HEADER = re.compile(r"(authorization|token|secret|api[-_]?key|password|cookie|signature-key)", re.I)
 
 
 @register
@@ -39,11 +36,11 @@ class HttpProvider(Provider):
     signs = True
     fields = (
         ConfigField("auth_type", choices=("none", "bearer", "basic", "api_key"), default="none"),
-        ConfigField("token", secret=True, help="bearer token"),
+        ConfigField("token", secret=True, help="bearer token", header_value=True),
         ConfigField("username"),
         ConfigField("password", secret=True),
-        ConfigField("api_key_header", default="X-API-Key"),
-        ConfigField("api_key", secret=True),
+        ConfigField("api_key_header", default="X-API-Key", header_name=True),
+        ConfigField("api_key", secret=True, header_value=True),
         # PagerDuty Events v2 puts its integration key in the body (templates_catalog "pagerduty").
         ConfigField("routing_key", secret=True),
     )
@@ -144,18 +141,3 @@ def request_headers(destination, message, config, body, content_type, now) -> tu
     signing = getattr(destination, "signing_config", None)
     headers.update(signature_headers(signing, body=body, event_id=message.event_id, timestamp=now))
     return headers, secrets
-
-
-def mask_headers(headers: dict[str, str], secrets: set[str]) -> dict[str, str]:
-    """The headers as the attempt row stores them: secret values masked (last 4 chars)."""
-    masked = {}
-    for name, value in headers.items():
-        if _SECRET_HEADER.search(name) or value in secrets:
-            scheme, _, rest = value.partition(" ")
-            if rest and scheme.lower() in {"bearer", "basic", "token"}:
-                masked[name] = f"{scheme} {mask(rest)}"
-            else:
-                masked[name] = mask(value)
-        else:
-            masked[name] = value
-    return masked

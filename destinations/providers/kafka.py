@@ -36,8 +36,8 @@ class KafkaProvider(Provider):
     label = "Kafka"
     description = "Produce each event to a Kafka topic through the Confluent REST Proxy v3."
     fields = (
-        ConfigField("rest_url"),
-        ConfigField("bootstrap_servers"),
+        ConfigField("rest_url", url_schemes=("http", "https")),
+        ConfigField("bootstrap_servers", hosts=True),
         ConfigField("cluster_id", required=True),
         ConfigField("topic", required=True),
         ConfigField("api_key"),

@@ -25,7 +25,15 @@ import json
 import os
 import threading
 
-from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
+from destinations.providers.base import (
+    ConfigError,
+    ConfigField,
+    OutboundMessage,
+    Outcome,
+    Provider,
+    register,
+    url_errors,
+)
 
 _clients: dict[str, tuple[str, object]] = {}
 _lock = threading.Lock()
@@ -40,8 +48,25 @@ class PubSubProvider(Provider):
         ConfigField("project_id", required=True),
         ConfigField("topic_id", required=True),
         ConfigField("service_account_json", secret=True, kind=(str, dict)),
-        ConfigField("endpoint"),
+        ConfigField("endpoint", hosts=True),
     )
+
+    @classmethod
+    def clean(cls, config, *, url=""):
+        # The service account's token_uri is where the credentials exchange goes: a URL the
+        # server connects to, under the same rules as any other target.
+        info = config.get("service_account_json")
+        if isinstance(info, str):
+            try:
+                info = json.loads(info)
+            except ValueError:
+                info = None  # unusable credentials: a permanent failure when sending
+        token_uri = info.get("token_uri") if isinstance(info, dict) else None
+        if token_uri is not None:
+            problems = url_errors(token_uri, ("https", "http")) if isinstance(token_uri, str) else ["Must be a URL."]
+            if problems:
+                raise ConfigError({"provider_config.service_account_json.token_uri": problems})
+        return config
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
         from google.api_core import exceptions as gexc

@@ -29,7 +29,7 @@ class RabbitMqProvider(Provider):
     label = "RabbitMQ"
     description = "Publish each event to a RabbitMQ exchange."
     fields = (
-        ConfigField("url", required=True),
+        ConfigField("url", required=True, url_schemes=("http", "https", "amqp", "amqps")),
         ConfigField("vhost", default="/"),
         ConfigField("exchange", required=True),
         ConfigField("routing_key", default=""),

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 
 from destinations.providers import aws
+from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
 
 
@@ -28,7 +29,7 @@ class S3Provider(Provider):
         ConfigField("secret_access_key", required=True, secret=True),
         ConfigField("session_token", secret=True),
         ConfigField("format", choices=("json", "raw"), default="json"),
-        ConfigField("endpoint_url"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
     )
 
     def send(self, destination, message: OutboundMessage) -> Outcome:

@@ -10,6 +10,7 @@ permanent failure.
 from __future__ import annotations
 
 from destinations.providers import aws
+from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 
 
@@ -19,13 +20,13 @@ class SqsProvider(Provider):
     label = "AWS SQS"
     description = "Send each event as a message to an AWS SQS queue."
     fields = (
-        ConfigField("queue_url", required=True),
+        ConfigField("queue_url", required=True, url_schemes=HTTP_SCHEMES),
         ConfigField("region", required=True),
         ConfigField("access_key_id", required=True),
         ConfigField("secret_access_key", required=True, secret=True),
         ConfigField("session_token", secret=True),
         ConfigField("message_group_id"),
-        ConfigField("endpoint_url"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
         ConfigField("max_message_bytes", kind=int, default=1024 * 1024),
     )
 

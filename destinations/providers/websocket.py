@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import websocket
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
+from hookstream.headers import mask_headers
 from hookstream.ssrf import SSRFRefused, resolve_and_check
 
 CHANNEL_RE = re.compile(r"^[a-z0-9._-]+$")
@@ -46,7 +47,7 @@ class WebSocketProvider(Provider):
     fields = (
         ConfigField("url"),
         ConfigField("channel_name", required=True),
-        ConfigField("headers", kind=dict),
+        ConfigField("headers", kind=dict, headers=True),
         ConfigField("require_ack", kind=bool, default=False),
     )
 
@@ -85,7 +86,7 @@ class WebSocketProvider(Provider):
         base = {
             "request_url": url,
             "request_method": "WS",
-            "request_headers": {k: ("****" if _secretish(k) else v) for k, v in headers.items()},
+            "request_headers": mask_headers(headers),
             "request_body_size": len(frame.encode()),
         }
         timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
@@ -172,7 +173,3 @@ def _connect_pinned(url: str, timeout: float):
             sock.close()
             raise
     return sock
-
-
-def _secretish(name: str) -> bool:
-    return bool(re.search(r"(authorization|token|secret|api[-_]?key|password|cookie)", name, re.I))
