@@ -9,7 +9,7 @@ other control characters are refused too.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from hookstream.crypto import MASK, mask
 
@@ -37,10 +37,10 @@ def header_value_error(name: str, value: object) -> str | None:
     return None
 
 
-def headers_errors(headers: Mapping[str, object]) -> list[str]:
+def headers_errors(headers: Mapping[str, object], *, max_count: int | None = MAX_HEADERS) -> list[str]:
     """Every problem with a mapping of header names to values (empty: valid)."""
-    if len(headers) > MAX_HEADERS:
-        return [f"At most {MAX_HEADERS} headers."]
+    if max_count is not None and len(headers) > max_count:
+        return [f"At most {max_count} headers."]
     errors = []
     for name, value in headers.items():
         error = header_name_error(name) or header_value_error(name, value)
@@ -78,7 +78,7 @@ def mask_header_value(value: str) -> str:
     return mask(value)
 
 
-def mask_headers(headers: Mapping[str, str], secrets: set[str] = frozenset()) -> dict[str, str]:
+def mask_headers(headers: Mapping[str, str], secrets: Collection[str] = ()) -> dict[str, str]:
     """``headers`` with credential values masked: values of credential-named headers, and
     values that are one of ``secrets``."""
     return {

@@ -58,8 +58,7 @@ class EventBridgeProvider(Provider):
         if size > limit:
             return Outcome.permanent(f"entry of {size} bytes exceeds max_entry_bytes ({limit})", **base)
         try:
-            events = aws.client("events", config, destination.timeout_ms)
-            response = events.put_events(Entries=[entry])
+            response = aws.call("events", config, destination.timeout_ms, "put_events", Entries=[entry])
         except Exception as exc:  # noqa: BLE001 - classified below
             return aws.classify(exc, base, destination.timeout_ms)
         return classify_put_events(response, base)

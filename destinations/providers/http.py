@@ -8,16 +8,14 @@ a failure). A target refused by the SSRF guard is a permanent failure.
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 
-import urllib3
-
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-from destinations.providers.transport import parse_retry_after, pooled_request, read_body, short
+from destinations.providers.transport import basic_auth, exchange
 from destinations.signing import signature_headers
-from hookstream.headers import mask_headers
+from hookstream import outbound
+from hookstream.headers import headers_errors, mask_headers
 from templates_catalog.catalog import shape_body
 
 USER_AGENT = "hookstream/1.0"
@@ -75,28 +73,26 @@ class HttpProvider(Provider):
             "request_headers": masked,
             "request_body_size": len(body),
         }
-        response = pooled_request(method, url, base=base, timeout_ms=destination.timeout_ms, body=body, headers=headers)
-        if isinstance(response, Outcome):
-            return response
-
-        try:
-            text = read_body(response)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return Outcome.retry(f"reading the response failed: {short(exc)}", response_status=response.status, **base)
+        invalid = headers_errors(headers, max_count=None)
+        if invalid:  # rows written before the rule: refused here rather than by the HTTP library
+            return Outcome.permanent(f"invalid header: {invalid[0]}", **base)
+        with outbound.attempt_deadline(destination.timeout_ms):
+            answer = exchange(method, url, base=base, timeout_ms=destination.timeout_ms, body=body, headers=headers)
+        if isinstance(answer, Outcome):
+            return answer
         result = {
             **base,
-            "response_status": response.status,
-            "response_headers": dict(response.headers),
-            "response_body": text,
+            "response_status": answer.status,
+            "response_headers": answer.headers,
+            "response_body": answer.text,
         }
-        if 200 <= response.status < 300:
+        if 200 <= answer.status < 300:
             return Outcome.success(**result)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if 300 <= response.status < 400:
-            error = f"HTTP {response.status} (redirects are not followed)"
+        if 300 <= answer.status < 400:
+            error = f"HTTP {answer.status} (redirects are not followed)"
         else:
-            error = f"HTTP {response.status}"
-        return Outcome.retry(error, retry_after=retry_after, **result)
+            error = f"HTTP {answer.status}"
+        return Outcome.retry(error, retry_after=answer.retry_after, **result)
 
 
 def shaped_body(destination, message: OutboundMessage, config: dict) -> tuple[bytes, str]:
@@ -127,8 +123,7 @@ def request_headers(destination, message, config, body, content_type, now) -> tu
         headers["Authorization"] = f"Bearer {config['token']}"
         secrets.add(config["token"])
     elif auth == "basic" and config.get("username") is not None:
-        raw = f"{config.get('username', '')}:{config.get('password', '')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        headers["Authorization"] = basic_auth(config.get("username", ""), config.get("password", ""))
         if config.get("password"):
             secrets.add(config["password"])
     elif auth == "api_key" and config.get("api_key"):

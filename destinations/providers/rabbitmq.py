@@ -17,8 +17,10 @@ import json
 import threading
 from urllib.parse import quote, urlsplit
 
+from destinations.providers import transport
 from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
-from destinations.providers.transport import guarded_request
+from hookstream import outbound
+from hookstream.headers import mask_headers
 
 _local = threading.local()
 
@@ -70,33 +72,32 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
         "payload_encoding": "string",
     }
     data = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": transport.basic_auth(config.get("username") or "", config.get("password") or ""),
+    }
     base = {
         "request_url": url,
         "request_method": "POST",
-        "request_headers": {"Content-Type": "application/json", "Authorization": "Basic ****"},
+        "request_headers": mask_headers(headers),
         "request_body_size": len(data),
     }
-    response = guarded_request(
-        "POST",
-        url,
-        base=base,
-        timeout_ms=destination.timeout_ms,
-        data=data,
-        headers={"Content-Type": "application/json"},
-        auth=(config.get("username") or "", config.get("password") or ""),
-    )
-    if isinstance(response, Outcome):
-        return response
+    with outbound.attempt_deadline(destination.timeout_ms):
+        answer = transport.exchange(
+            "POST", url, base=base, timeout_ms=destination.timeout_ms, body=data, headers=headers
+        )
+    if isinstance(answer, Outcome):
+        return answer
     result = {
         **base,
-        "response_status": response.status_code,
-        "response_headers": dict(response.headers),
-        "response_body": response.text[:4096],
+        "response_status": answer.status,
+        "response_headers": answer.headers,
+        "response_body": answer.text[:4096],
     }
-    status = response.status_code
+    status = answer.status
     if 200 <= status < 300:
         try:
-            routed = response.json().get("routed")
+            routed = json.loads(answer.text).get("routed")
         except (ValueError, AttributeError):
             return Outcome.retry("RabbitMQ answered without a JSON body", **result)
         if routed is True:

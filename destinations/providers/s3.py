@@ -44,8 +44,11 @@ class S3Provider(Provider):
             content_type = "application/json"
         base = {"request_url": f"s3://{bucket}/{key}", "request_method": "PutObject", "request_body_size": len(body)}
         try:
-            s3 = aws.client("s3", config, destination.timeout_ms)
-            response = s3.put_object(
+            response = aws.call(
+                "s3",
+                config,
+                destination.timeout_ms,
+                "put_object",
                 Bucket=bucket,
                 Key=key,
                 Body=body,

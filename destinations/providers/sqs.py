@@ -61,8 +61,7 @@ class SqsProvider(Provider):
             params["MessageGroupId"] = config.get("message_group_id") or message.event_id
             params["MessageDeduplicationId"] = message.event_id
         try:
-            sqs = aws.client("sqs", config, destination.timeout_ms)
-            response = sqs.send_message(**params)
+            response = aws.call("sqs", config, destination.timeout_ms, "send_message", **params)
         except Exception as exc:  # noqa: BLE001 - classified below
             return aws.classify(exc, base, destination.timeout_ms)
         return Outcome.success(

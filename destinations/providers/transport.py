@@ -1,27 +1,30 @@
 """The request helpers every provider that speaks HTTP shares (http, kafka, rabbitmq).
 
-* :func:`pooled_request` / :func:`guarded_request` — one request through this worker
-  thread's SSRF-pinned, pooled client (``hookstream.outbound``), returning the response or
-  the failure :class:`Outcome` of a request that got no answer.
+* :func:`exchange` — one request and its answer, read up to ``MAX_RESPONSE_READ`` bytes,
+  with the headers capped as an attempt row keeps them; or the failure :class:`Outcome`.
+  Call it inside ``hookstream.outbound.attempt_deadline`` so ``timeout_ms`` bounds it all.
+* :func:`pooled_request` — the request alone, through this worker thread's SSRF-pinned,
+  pooled client (``hookstream.outbound``); :func:`read_body` — the bounded read.
 * :func:`failure_outcome` — one classification of request failures for every provider:
   a refused or invalid target is permanent, a time-out or connection error is retried.
 * :func:`parse_retry_after` — seconds from a ``Retry-After`` header.
-* :func:`read_body` — a bounded read of an unread response.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import requests
 import urllib3
 
 from destinations.providers.base import Outcome
 from hookstream import outbound
+from hookstream.outbound import DeadlineExceeded
 from hookstream.ssrf import SSRFRefused
 
 # Read at most this much of a response (the attempt row keeps a shorter prefix); a longer
@@ -38,6 +41,8 @@ def failure_outcome(exc: Exception, *, base: dict, timeout_ms: int | None) -> Ou
     """
     if isinstance(exc, SSRFRefused):
         return Outcome.permanent(f"SSRF guard: {exc}", **base)
+    if isinstance(exc, DeadlineExceeded):
+        return Outcome.retry(f"timed out after {timeout_ms} ms: {exc}", **base)
     if isinstance(
         exc,
         (
@@ -80,22 +85,41 @@ def pooled_request(
         return outcome
 
 
-def guarded_request(method: str, url: str, *, base: dict, timeout_ms: int | None, **kwargs: Any):
-    """One request through the pooled, SSRF-pinned session of this worker thread.
+@dataclass
+class Answer:
+    """What an attempt keeps of an HTTP answer."""
 
-    Returns the response, or the failure ``Outcome`` for a request that got no answer
-    (:func:`failure_outcome`).
-    """
-    timeout = max(timeout_ms or 30000, 1) / 1000.0
+    status: int
+    headers: dict[str, str]  # capped (hookstream.outbound.capped_headers)
+    text: str  # at most MAX_RESPONSE_READ bytes, decoded
+    retry_after: float | None
+
+
+def exchange(
+    method: str, url: str, *, base: dict, timeout_ms: int | None, body: bytes, headers: dict[str, str]
+) -> Answer | Outcome:
+    """One request and its bounded answer, or the failure ``Outcome`` (no answer, or an
+    answer that could not be read)."""
+    response = pooled_request(method, url, base=base, timeout_ms=timeout_ms, body=body, headers=headers)
+    if isinstance(response, Outcome):
+        return response
     try:
-        return outbound.session().request(
-            method, url, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, **kwargs
-        )
-    except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised
-        outcome = failure_outcome(exc, base=base, timeout_ms=timeout_ms)
-        if outcome is None:
-            raise
-        return outcome
+        text = read_body(response)
+    except DeadlineExceeded as exc:
+        return Outcome.retry(f"timed out after {timeout_ms} ms: {exc}", response_status=response.status, **base)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return Outcome.retry(f"reading the response failed: {short(exc)}", response_status=response.status, **base)
+    return Answer(
+        status=response.status,
+        headers=outbound.capped_headers(response.headers),
+        text=text,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def basic_auth(username: str, password: str) -> str:
+    """An ``Authorization`` value for HTTP Basic auth."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -119,12 +143,19 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def read_body(response: urllib3.BaseHTTPResponse) -> str:
-    """Read at most ``MAX_RESPONSE_READ`` bytes; a fully read response keeps its connection."""
+    """Read at most ``MAX_RESPONSE_READ`` bytes; a fully read response keeps its connection.
+    Raises DeadlineExceeded when the attempt's deadline cut the read short."""
+    deadline = outbound.current_deadline()
     try:
         data = response.read(MAX_RESPONSE_READ + 1)
-    except BaseException:
+    except BaseException as exc:
         response.close()  # a half-read connection cannot be reused
+        if deadline is not None and deadline.expired:
+            raise DeadlineExceeded(deadline.describe()) from exc
         raise
+    if deadline is not None and deadline.expired:
+        response.close()
+        raise DeadlineExceeded(deadline.describe())
     if len(data) > MAX_RESPONSE_READ:
         response.close()  # do not drain a huge body: drop the connection instead
         data = data[:MAX_RESPONSE_READ]
