@@ -18,10 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from hookstream.headers import control_character_error, header_name_error
 
 SECRET_FIELDS = ("secret",)
 
@@ -29,8 +30,6 @@ MODE_HMAC = "hmac"
 MODE_STANDARD_WEBHOOKS = "standard_webhooks"
 ALGORITHMS = ("sha256", "sha1")
 DEFAULT_HEADER = "X-hookstream-Signature"
-# RFC 9110 token characters: what a header name may contain.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HMAC_KEYS = {"mode", "secret", "algorithm", "header", "prefix", "include_timestamp"}
 _STANDARD_KEYS = {"mode", "secret"}
 
@@ -76,10 +75,10 @@ def _validate_hmac(config: dict) -> dict:
     if algorithm not in ALGORITHMS:
         errors["signing_config.algorithm"] = [f"Must be one of: {', '.join(ALGORITHMS)}."]
     header = config.get("header", DEFAULT_HEADER)
-    if not isinstance(header, str) or not _HEADER_NAME.match(header):
+    if header_name_error(header):
         errors["signing_config.header"] = ["Must be a valid HTTP header name."]
     prefix = config.get("prefix", f"{algorithm}=" if algorithm in ALGORITHMS else "")
-    if not isinstance(prefix, str) or any(c in prefix for c in "\r\n") or len(prefix) > 50:
+    if not isinstance(prefix, str) or control_character_error(prefix) or len(prefix) > 50:
         errors["signing_config.prefix"] = ["Must be a string of at most 50 characters without line breaks."]
     include_timestamp = config.get("include_timestamp", False)
     if not isinstance(include_timestamp, bool):

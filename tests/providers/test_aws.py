@@ -21,6 +21,7 @@ from destinations.models import CircuitState
 from destinations.providers import aws
 from destinations.providers.base import OutboundMessage
 from destinations.providers.eventbridge import classify_put_events
+from destinations.providers.s3 import object_key
 from tests.factories import make_delivery, make_event
 from tests.providers.support import deliver, only_attempt, provider_destination
 
@@ -389,8 +390,6 @@ def test_clients_are_cached_per_credentials_with_timeouts_and_no_retries():
 
 
 def test_s3_key_uses_the_received_day_in_utc():
-    from destinations.providers.s3 import object_key
-
     message = OutboundMessage(
         event_id="evt_1",
         destination_id="dst_1",

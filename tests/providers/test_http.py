@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from email.utils import formatdate
 
 import pytest
 from django.test import override_settings
@@ -17,6 +18,7 @@ from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 from destinations.providers import OutboundMessage, get_provider
 from destinations.providers.transport import parse_retry_after
+from hookstream import outbound
 from hookstream.ssrf import SSRFRefused, resolve_and_check
 from tests.deliveries.receiver import Receiver
 from tests.factories import make_delivery, make_destination, make_event
@@ -207,8 +209,6 @@ def test_it_parses_retry_after_seconds_and_dates():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("garbage") is None
     assert parse_retry_after(None) is None
-    from email.utils import formatdate
-
     assert 25 <= parse_retry_after(formatdate(time.time() + 30, usegmt=True)) <= 31
 
 
@@ -229,8 +229,6 @@ def test_it_reuses_one_keep_alive_connection(alice, receiver):
         deliver(alice.org, destination)
     # Every request came over the same TCP connection (the receiver saw one client port).
     assert len(receiver.requests) == 3
-    from hookstream import outbound
-
     adapter = outbound.session().get_adapter(receiver.url)
     pools = [p for key, p in adapter._pools.items() if key[2] == receiver.server.server_address[1]]
     assert len(pools) == 1 and pools[0].num_connections == 1

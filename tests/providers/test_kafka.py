@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.test import override_settings
 
 from deliveries.models import DeadLetter, DeliveryAttempt
 from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered, deliver, provider_destination
@@ -192,8 +193,6 @@ def test_bootstrap_servers_alone_is_a_permanent_failure(alice):
 
 @pytest.mark.django_db
 def test_the_ssrf_guard_refuses_a_private_proxy_permanently(alice, proxy):
-    from django.test import override_settings
-
     destination = _destination(alice.org, proxy.url)
     with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
         _event, delivery = deliver(alice.org, destination)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import pytest
+from django.test import override_settings
 from websockets.sync.server import serve
 
 from deliveries.engine import process_delivery
@@ -142,8 +144,6 @@ def test_a_handshake_refused_with_503_is_retryable(alice, servers):
 
 @pytest.mark.django_db
 def test_the_ssrf_guard_refuses_a_private_server_permanently(alice, servers):
-    from django.test import override_settings
-
     server = servers()
     destination = _destination(alice.org, server.url)
     with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
@@ -158,8 +158,6 @@ def test_the_ssrf_guard_refuses_a_private_server_permanently(alice, servers):
 def test_the_connection_goes_to_the_address_the_guard_checked(alice, servers, monkeypatch):
     """A name that answers differently on a second lookup (DNS rebinding) cannot redirect the
     handshake: the provider resolves once and connects to that very address."""
-    import socket
-
     server = servers()
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     real_getaddrinfo = socket.getaddrinfo

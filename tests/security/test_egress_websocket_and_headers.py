@@ -101,6 +101,18 @@ def test_a_websocket_handshake_does_not_follow_a_redirect(alice, settings, priva
             },
             "provider_config.rest_url",
         ),
+        (
+            {"type": "http", "url": "https://hooks.example.com/in", "headers": {"X-Tenant": "a\x0bb"}},
+            "headers",
+        ),
+        (
+            {
+                "type": "http",
+                "url": "https://hooks.example.com/in",
+                "signing_config": {"secret": "s", "header": "X-Sig\r\nX-Injected"},
+            },
+            "signing_config.header",
+        ),
     ],
 )
 def test_line_breaks_are_refused_in_every_field_that_becomes_a_header(api, body, field):
