@@ -11,6 +11,7 @@ from destinations.providers import get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from hookstream import crypto
 from hookstream.errors import NotFound
+from hookstream.headers import mask_headers
 from hookstream.models import Organization
 
 
@@ -81,9 +82,19 @@ def destination_signing_config(destination: Destination) -> dict | None:
 
 
 def masked_provider_config(destination: Destination) -> dict:
-    """``provider_config`` as every response shows it: secrets as ``****`` + last 4."""
-    fields = get_provider(destination.type).secret_fields()
-    return _masked(destination.provider_config or {}, fields)
+    """``provider_config`` as every response shows it: secrets as ``****`` + last 4, and
+    credential values of its header objects masked (``Authorization: Bearer ****abcd``)."""
+    provider = get_provider(destination.type)
+    masked = _masked(destination.provider_config or {}, provider.secret_fields())
+    for spec in provider.fields:
+        if spec.headers and isinstance(masked.get(spec.name), dict):
+            masked[spec.name] = mask_headers({str(k): str(v) for k, v in masked[spec.name].items()})
+    return masked
+
+
+def masked_headers(destination: Destination) -> dict[str, str]:
+    """The destination's ``headers`` as every response shows them: credentials masked."""
+    return mask_headers({str(k): str(v) for k, v in (destination.headers or {}).items()})
 
 
 def masked_signing_config(destination: Destination) -> dict | None:

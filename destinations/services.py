@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from destinations.models import CircuitState, Destination, DestinationStatus, DestinationType
-from destinations.providers import ConfigError, get_provider
+from destinations.models import CircuitState, Destination, DestinationStatus
+from destinations.providers import REGISTRY, ConfigError, Provider, get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from destinations.signing import SigningConfigError, validate_signing_config
 from hookstream import crypto
 from hookstream.errors import Conflict
+from hookstream.headers import unmask_headers
 from hookstream.models import Organization
-from hookstream.ssrf import literal_address_error
 from templates_catalog.catalog import get_template, template_defaults, template_placeholders
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
@@ -94,44 +94,14 @@ def _apply_template(data: dict) -> dict:
 
 
 def _check_url(type_: str, url: str, provider_config: dict, *, check_address: bool = True) -> str:
-    """The destination's ``url`` column, checked for its type; raises ValidationError.
+    """The destination's ``url`` column, checked by its type's rules; raises ValidationError.
 
     ``check_address`` is off when a PATCH leaves the target unchanged: a destination saved
     while private networks were allowed stays editable."""
-    if type_ == DestinationType.HTTP:
-        if not url:
-            raise ValidationError({"url": ["This field is required for http destinations."]})
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            raise ValidationError({"url": ["Not a valid URL."]}) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError({"url": ["Must be an http:// or https:// URL with a host."]})
-        if check_address:
-            _check_address("url", url)
-        return url
-    if type_ == DestinationType.WEBSOCKET:
-        target = provider_config.get("url") or url
-        field = "provider_config.url" if provider_config.get("url") else "url"
-        if target:
-            try:
-                parts = urlsplit(target)
-            except ValueError:
-                raise ValidationError({field: ["Not a valid URL."]}) from None
-            if parts.scheme not in ("ws", "wss") or not parts.hostname:
-                raise ValidationError({field: ["Must be a ws:// or wss:// URL with a host."]})
-            if check_address:
-                _check_address(field, target)
-        return url
-    if url:
-        raise ValidationError({"url": [f"{type_} destinations do not use url; their target is in provider_config."]})
-    return ""
-
-
-def _check_address(field: str, url: str) -> None:
-    error = literal_address_error(url)
-    if error:
-        raise ValidationError({field: [error]})
+    try:
+        return get_provider(type_).check_url(url, provider_config, check_address=check_address)
+    except ConfigError as exc:
+        raise ValidationError(exc.errors) from None
 
 
 def _resolve_masks(config: dict, secret_fields, previous_plain: dict, field_prefix: str) -> dict:
@@ -154,6 +124,17 @@ def _resolve_masks(config: dict, secret_fields, previous_plain: dict, field_pref
     return resolved
 
 
+def _resolve_header_masks(provider: type[Provider], config: dict, previous_plain: dict) -> dict:
+    """Header objects of ``provider_config`` (websocket ``headers``): a credential value sent
+    back masked keeps the stored value."""
+    resolved = dict(config)
+    for spec in provider.fields:
+        value, old = resolved.get(spec.name), previous_plain.get(spec.name)
+        if spec.headers and isinstance(value, dict) and isinstance(old, dict):
+            resolved[spec.name] = unmask_headers(value, old)
+    return resolved
+
+
 def _encrypt_secrets(config: dict, secret_fields) -> dict:
     """Encrypt the secrets of a validated config. A secret given as an object (a GCP service
     account) is stored as its JSON text, so that it is encrypted like any other secret."""
@@ -165,9 +146,9 @@ def _encrypt_secrets(config: dict, secret_fields) -> dict:
     return crypto.encrypt_fields(result, secret_fields)
 
 
-def _provider_config(type_: str, config: dict, url: str) -> dict:
+def _provider_config(type_: str, config: dict, url: str, *, unchanged: Collection[str] = ()) -> dict:
     try:
-        return get_provider(type_).validate_config(config, url=url)
+        return get_provider(type_).validate_config(config, url=url, unchanged=unchanged)
     except ConfigError as exc:
         raise ValidationError(exc.errors) from None
 
@@ -175,8 +156,9 @@ def _provider_config(type_: str, config: dict, url: str) -> dict:
 def _signing_config(type_: str, config: dict | None) -> dict | None:
     if config in (None, {}):
         return None
-    if type_ != DestinationType.HTTP:
-        raise ValidationError({"signing_config": ["Only http destinations sign their requests."]})
+    if not get_provider(type_).signs:
+        signing_types = ", ".join(name for name, provider in REGISTRY.items() if provider.signs)
+        raise ValidationError({"signing_config": [f"Only {signing_types} destinations sign their requests."]})
     try:
         return validate_signing_config(config)
     except SigningConfigError as exc:
@@ -301,14 +283,16 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
                 config_in = {**previous_plain, **(data.get("provider_config") or {})}
             config_in = {k: v for k, v in config_in.items() if v is not None}
             config_in = _resolve_masks(config_in, provider.secret_fields(), previous_plain, "provider_config")
+            config_in = _resolve_header_masks(provider, config_in, previous_plain)
+            unchanged = {k for k, v in config_in.items() if k in previous_plain and previous_plain[k] == v}
             if "url" in data:
                 url = data["url"]
             else:
-                url = "" if type_changed and type_ != DestinationType.HTTP else row.url
+                url = "" if type_changed and not provider.url_required else row.url
             target_changed = type_changed or "url" in data or "url" in (data.get("provider_config") or {})
             row.url = _check_url(type_, url or "", config_in, check_address=target_changed)
             row.provider_config = _encrypt_secrets(
-                _provider_config(type_, config_in, row.url), provider.secret_fields()
+                _provider_config(type_, config_in, row.url, unchanged=unchanged), provider.secret_fields()
             )
 
         if "signing_config" in data or type_changed:
@@ -321,7 +305,7 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
                 signing_in = _resolve_masks(signing_in, SIGNING_SECRET_FIELDS, previous_signing, "signing_config")
             elif isinstance(signing_in, dict) and _looks_masked(signing_in.get("secret")):
                 raise ValidationError({"signing_config.secret": ["Send the secret in full, not its masked form."]})
-            if type_changed and "signing_config" not in data and type_ == DestinationType.HTTP:
+            if type_changed and "signing_config" not in data and provider.signs:
                 signing_in = previous_signing or None
             signing = _signing_config(type_, signing_in)
             row.signing_config = _encrypt_secrets(signing, SIGNING_SECRET_FIELDS) if signing else None
@@ -333,6 +317,9 @@ def destination_update(*, destination: Destination, data: dict) -> Destination:
         row.type = type_
         row.slug = slug
         row.template = template_id
+        if isinstance(data.get("headers"), dict):
+            # Credential headers are shown masked; one sent back unchanged keeps its value.
+            data = {**data, "headers": unmask_headers(data["headers"], row.headers or {})}
         for field in PLAIN_FIELDS:
             if field in data:
                 setattr(row, field, data[field])

@@ -18,10 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from hookstream.headers import control_character_error, header_name_error
 
 SECRET_FIELDS = ("secret",)
 
@@ -29,8 +30,6 @@ MODE_HMAC = "hmac"
 MODE_STANDARD_WEBHOOKS = "standard_webhooks"
 ALGORITHMS = ("sha256", "sha1")
 DEFAULT_HEADER = "X-hookstream-Signature"
-# RFC 9110 token characters: what a header name may contain.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HMAC_KEYS = {"mode", "secret", "algorithm", "header", "prefix", "include_timestamp"}
 _STANDARD_KEYS = {"mode", "secret"}
 
@@ -76,10 +75,10 @@ def _validate_hmac(config: dict) -> dict:
     if algorithm not in ALGORITHMS:
         errors["signing_config.algorithm"] = [f"Must be one of: {', '.join(ALGORITHMS)}."]
     header = config.get("header", DEFAULT_HEADER)
-    if not isinstance(header, str) or not _HEADER_NAME.match(header):
+    if header_name_error(header):
         errors["signing_config.header"] = ["Must be a valid HTTP header name."]
     prefix = config.get("prefix", f"{algorithm}=" if algorithm in ALGORITHMS else "")
-    if not isinstance(prefix, str) or any(c in prefix for c in "\r\n") or len(prefix) > 50:
+    if not isinstance(prefix, str) or control_character_error(prefix) or len(prefix) > 50:
         errors["signing_config.prefix"] = ["Must be a string of at most 50 characters without line breaks."]
     include_timestamp = config.get("include_timestamp", False)
     if not isinstance(include_timestamp, bool):
@@ -113,24 +112,31 @@ def _validate_standard(config: dict) -> dict:
 
 
 def signature_headers(config: dict | None, *, body: bytes, event_id: str, timestamp: datetime) -> dict[str, str]:
-    """The signature headers for one request, from a validated, decrypted ``signing_config``."""
-    if not config:
+    """The signature headers for one request, from a validated, decrypted ``signing_config``.
+
+    The one signer of outgoing requests (the HTTP provider calls it). Keys a config may lack
+    (rows written before a default existed) take the defaults of :func:`validate_signing_config`.
+    """
+    if not config or not config.get("secret"):
         return {}
     if timestamp.tzinfo is None:
         timestamp = timestamp.replace(tzinfo=UTC)
+    unix = int(timestamp.timestamp())
     if config.get("mode") == MODE_STANDARD_WEBHOOKS:
-        unix = int(timestamp.timestamp())
         # Computed here rather than with Webhook.sign, which takes text: bodies are bytes.
-        key = base64.b64decode(config["secret"][len("whsec_") :])
+        # webhook-id is the event id: stable across retries, so receivers can deduplicate.
+        key = base64.b64decode(config["secret"].removeprefix("whsec_"))
         mac = hmac.new(key, f"{event_id}.{unix}.".encode() + body, hashlib.sha256).digest()
         signature = "v1," + base64.b64encode(mac).decode()
         return {"webhook-id": event_id, "webhook-timestamp": str(unix), "webhook-signature": signature}
-    digest = getattr(hashlib, config.get("algorithm", "sha256"))
-    message = body
-    if config.get("include_timestamp"):
-        message = f"{int(timestamp.timestamp())}.".encode() + body
-    mac = hmac.new(config["secret"].encode(), message, digest).hexdigest()
-    return {config.get("header", DEFAULT_HEADER): f"{config.get('prefix', 'sha256=')}{mac}"}
+    algorithm = config.get("algorithm") or "sha256"
+    digest = hashlib.sha1 if algorithm == "sha1" else hashlib.sha256
+    signed = f"{unix}.".encode() + body if config.get("include_timestamp") else body
+    hex_mac = hmac.new(str(config["secret"]).encode(), signed, digest).hexdigest()
+    prefix = config.get("prefix")
+    if prefix is None:
+        prefix = f"{algorithm}="
+    return {config.get("header") or DEFAULT_HEADER: f"{prefix}{hex_mac}"}
 
 
 def verify_standard_webhooks(secret: str, *, body: bytes, headers: dict[str, str]) -> bool:

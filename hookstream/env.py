@@ -4,7 +4,9 @@ Each reader refuses a malformed value with a message naming the variable, so a t
 deployment fails at start-up instead of silently running with a default.
 """
 
+import ipaddress
 import os
+import re
 from typing import overload
 
 
@@ -87,3 +89,26 @@ def env_base_url(name: str) -> str:
     if raw and not (raw.startswith(("http://", "https://")) and len(raw.split("/")) > 2 and raw.split("/")[2]):
         raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an http:// or https:// URL")
     return raw
+_HOST_NAME = re.compile(r"^\.?(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
+
+
+def env_networks_and_hosts(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of CIDRs (or single addresses) and host names; a leading dot
+    (``.corp.example``) stands for every name under it. Anything else is refused."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    entries = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            entries.append(str(ipaddress.ip_network(item, strict=False)))
+            continue
+        except ValueError:
+            pass
+        host = item.lower()
+        if not _HOST_NAME.match(host) or len(host) > 253:
+            raise ImproperlyConfiguredEnv(f"{name}: {item!r} is neither a CIDR, an IP address nor a host name")
+        entries.append(host.rstrip("."))
+    return entries

@@ -21,6 +21,7 @@ from hookstream.env import (
     env_float,
     env_int,
     env_list,
+    env_networks_and_hosts,
     env_str,
 )
 
@@ -318,6 +319,9 @@ HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = env_bool("HOOKSTREAM_ALLOW_PRIVATE_NETWORKS"
 # Pub/Sub destinations without a service account publish with this server's own Google
 # credentials (google.auth.default) only when the operator lends them explicitly.
 HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS = env_bool("HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS", False)
+# Internal targets deliveries may reach with the guard on: CIDRs and host names
+# (".corp.example" covers every name under it). Metadata endpoints stay refused.
+HOOKSTREAM_EGRESS_ALLOW = env_networks_and_hosts("HOOKSTREAM_EGRESS_ALLOW", [])
 
 # --- Operations -----------------------------------------------------------------------
 # Prometheus counters are shared by every process (gunicorn workers, Celery workers, beat)

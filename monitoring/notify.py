@@ -24,8 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deliveries import http_client
-from hookstream import crypto
+from hookstream import crypto, outbound
 from monitoring import prometheus
 from monitoring.models import ChannelType, Notification, NotificationChannel, NotificationStatus
 
@@ -62,7 +61,7 @@ def _send_webhook(channel: NotificationChannel, payload: dict) -> None:
     if secret:
         headers[SIGNATURE_HEADER] = signature(secret, body)
     try:
-        response = http_client.request(
+        response = outbound.request(
             "POST",
             channel.config["url"],
             body=body,

@@ -19,34 +19,17 @@ from django import forms
 
 from console.forms.common import APIForm
 from destinations import selectors, services
-from destinations.models import BackoffType, Destination, DestinationStatus, DestinationType, HttpMethod
-from destinations.providers import get_provider
+from destinations.models import BackoffType, Destination, DestinationStatus, HttpMethod
+from destinations.providers import REGISTRY, get_provider
 from destinations.providers.http import mask_headers
 from destinations.signing import ALGORITHMS, DEFAULT_HEADER, MODE_HMAC, MODE_STANDARD_WEBHOOKS
 from templates_catalog.catalog import template_placeholders
 
 CONFIG_PREFIX = "cfg_"
 SIGNING_NONE = "none"
-TYPE_LABELS = {
-    DestinationType.HTTP: "HTTP webhook",
-    DestinationType.SQS: "AWS SQS",
-    DestinationType.S3: "AWS S3",
-    DestinationType.EVENTBRIDGE: "AWS EventBridge",
-    DestinationType.PUBSUB: "Google Cloud Pub/Sub",
-    DestinationType.KAFKA: "Kafka",
-    DestinationType.RABBITMQ: "RabbitMQ",
-    DestinationType.WEBSOCKET: "WebSocket",
-}
-TYPE_DESCRIPTIONS = {
-    DestinationType.HTTP: "A webhook: POST (or PUT/PATCH) to an HTTP endpoint, optionally signed.",
-    DestinationType.SQS: "Send each event as a message to an AWS SQS queue.",
-    DestinationType.S3: "Archive each event as an object in an AWS S3 bucket.",
-    DestinationType.EVENTBRIDGE: "Put each event on an AWS EventBridge bus.",
-    DestinationType.PUBSUB: "Publish each event to a Google Cloud Pub/Sub topic.",
-    DestinationType.KAFKA: "Produce each event to a Kafka topic through the Confluent REST Proxy v3.",
-    DestinationType.RABBITMQ: "Publish each event to a RabbitMQ exchange.",
-    DestinationType.WEBSOCKET: "Push each event as a JSON frame to a WebSocket server.",
-}
+# Each type's label and description, as its provider declares them.
+TYPE_LABELS = {name: provider.label or name for name, provider in REGISTRY.items()}
+TYPE_DESCRIPTIONS = {name: provider.description for name, provider in REGISTRY.items()}
 # How the fields are grouped on the page: (legend, field names; cfg_* and signing_* are added).
 GROUPS = (
     ("Destination", ("name", "slug", "status")),
@@ -129,12 +112,11 @@ class DestinationForm(APIForm):
         self.provider = get_provider(type_)
         kwargs.setdefault("initial", self._initial())
         super().__init__(*args, **kwargs)
-        if type_ not in (DestinationType.HTTP, DestinationType.WEBSOCKET):
+        if self.provider.uses_url:
+            self.fields["url"].help_text = self.provider.url_help
+        else:
             del self.fields["url"]
-        if type_ == DestinationType.WEBSOCKET:
-            self.fields["url"].help_text = "ws:// or wss://; or give it under provider settings."
-        if type_ == DestinationType.HTTP:
-            self.fields["url"].help_text = "http:// or https://"
+        if self.provider.signs:
             self._add_signing_fields()
         else:
             del self.fields["method"]
@@ -339,7 +321,7 @@ class DestinationForm(APIForm):
         elif self.destination is not None:
             data["slug"] = self.destination.slug
         data["provider_config"] = self._clean_config()
-        if self.type == DestinationType.HTTP:
+        if self.provider.signs:
             data["signing_config"] = self._signing()
         if self.destination is None:
             data["type"] = self.type

@@ -2,8 +2,9 @@
 
 * :func:`client` — one boto3 client per (service, region, endpoint, access key id, secret,
   session token, time-out), created once and reused across deliveries (boto3 clients are
-  thread-safe; creating them is not cheap). Connect/read time-outs come from the
-  destination's ``timeout_ms``; botocore's own retries are off because the engine retries.
+  thread-safe; creating them is not cheap). It sends through ``hookstream.outbound`` (the
+  egress policy, pinned connections, the attempt deadline, a bounded read), not through
+  botocore's own pool; botocore's own retries are off because the engine retries.
 * :func:`classify` — a botocore exception as an :class:`Outcome` (retryable or permanent).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -24,6 +26,13 @@ from botocore.exceptions import (
 )
 
 from destinations.providers.base import Outcome
+from hookstream import outbound
+from hookstream.ssrf import SSRFRefused
+
+# The most of an AWS error code and message an attempt row keeps.
+MAX_ERROR_CHARS = 200
+# What an endpoint_url / queue_url may start with.
+HTTP_SCHEMES = ("http", "https")
 
 _clients: dict[tuple, object] = {}
 _lock = threading.Lock()
@@ -112,8 +121,16 @@ def client(service: str, config: dict, timeout_ms: int | None):
             aws_session_token=token,
             config=botocore_config,
         )
+        outbound.route_botocore(created)
         _clients[cache_key] = created
         return created
+
+
+def call(service: str, config: dict, timeout_ms: int | None, operation: str, **params: Any) -> dict:
+    """``operation`` of the cached client for ``service``, bounded by the attempt deadline."""
+    api = client(service, config, timeout_ms)
+    with outbound.attempt_deadline(timeout_ms):
+        return getattr(api, operation)(**params)
 
 
 def clear_clients() -> None:
@@ -128,13 +145,17 @@ def error_code(exc: ClientError) -> str:
 
 def classify(exc: Exception, base: dict, timeout_ms: int | None = None) -> Outcome:
     """A failed AWS call as an Outcome: permanent for errors retrying cannot fix."""
+    if isinstance(exc, SSRFRefused):
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
     if isinstance(exc, ClientError):
         response = exc.response or {}
-        code = error_code(exc)
-        message = str(response.get("Error", {}).get("Message") or "")
+        code = error_code(exc)[:MAX_ERROR_CHARS]
+        # botocore puts an unparsable answer's whole text in Message: keep a short prefix only,
+        # so the attempt row is not a way to read what an endpoint answers.
+        message = str(response.get("Error", {}).get("Message") or "")[:MAX_ERROR_CHARS]
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         error = f"{code or 'error'}: {message}".strip().rstrip(":") if message else (code or str(exc))
-        fields = {**base, "response_status": status, "response_body": f"{code}: {message}"[:2000]}
+        fields = {**base, "response_status": status, "response_body": f"{code}: {message}"}
         if code in RETRYABLE_CODES or "Throttl" in code:
             return Outcome.retry(error, **fields)
         if code in PERMANENT_CODES:

@@ -10,8 +10,10 @@ and ``ThrottlingException`` are retryable, any other entry error permanent. An e
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from destinations.providers import aws
+from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 
 RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
@@ -20,6 +22,8 @@ RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
 @register
 class EventBridgeProvider(Provider):
     type = "eventbridge"
+    label = "AWS EventBridge"
+    description = "Put each event on an AWS EventBridge bus."
     fields = (
         ConfigField("event_bus_arn", default="default"),
         ConfigField("region", required=True),
@@ -28,7 +32,7 @@ class EventBridgeProvider(Provider):
         ConfigField("access_key_id", required=True),
         ConfigField("secret_access_key", required=True, secret=True),
         ConfigField("session_token", secret=True),
-        ConfigField("endpoint_url"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
         ConfigField("max_entry_bytes", kind=int, default=1024 * 1024),
     )
 
@@ -41,7 +45,7 @@ class EventBridgeProvider(Provider):
     def send(self, destination, message: OutboundMessage) -> Outcome:
         config = destination.provider_config or {}
         bus = config.get("event_bus_arn") or "default"
-        entry = {
+        entry: dict[str, Any] = {
             "Source": config.get("source") or "hookstream",
             "DetailType": config.get("detail_type") or "hookstream.event",
             "Detail": detail(message),
@@ -54,8 +58,7 @@ class EventBridgeProvider(Provider):
         if size > limit:
             return Outcome.permanent(f"entry of {size} bytes exceeds max_entry_bytes ({limit})", **base)
         try:
-            events = aws.client("events", config, destination.timeout_ms)
-            response = events.put_events(Entries=[entry])
+            response = aws.call("events", config, destination.timeout_ms, "put_events", Entries=[entry])
         except Exception as exc:  # noqa: BLE001 - classified below
             return aws.classify(exc, base, destination.timeout_ms)
         return classify_put_events(response, base)

@@ -25,7 +25,9 @@ import json
 from urllib.parse import quote
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-from destinations.providers.http import guarded_request, parse_retry_after
+from destinations.providers.transport import basic_auth, exchange
+from hookstream import outbound
+from hookstream.headers import mask_headers
 
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 
@@ -33,9 +35,11 @@ PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 @register
 class KafkaProvider(Provider):
     type = "kafka"
+    label = "Kafka"
+    description = "Produce each event to a Kafka topic through the Confluent REST Proxy v3."
     fields = (
-        ConfigField("rest_url"),
-        ConfigField("bootstrap_servers"),
+        ConfigField("rest_url", url_schemes=("http", "https")),
+        ConfigField("bootstrap_servers", hosts=True),
         ConfigField("cluster_id", required=True),
         ConfigField("topic", required=True),
         ConfigField("api_key"),
@@ -55,26 +59,27 @@ class KafkaProvider(Provider):
             return Outcome.permanent("bootstrap_servers names no host; set rest_url (REST Proxy v3)")
         body = json.dumps(record(destination, message), separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        auth = None
+        send_headers = dict(headers)
         if config.get("api_key"):
-            auth = (config["api_key"], config.get("api_secret") or "")
+            send_headers["Authorization"] = basic_auth(config["api_key"], config.get("api_secret") or "")
         base = {
             "request_url": url,
             "request_method": "POST",
-            "request_headers": {**headers, **({"Authorization": "Basic ****"} if auth else {})},
+            "request_headers": mask_headers(send_headers),
             "request_body_size": len(body),
         }
-        response = guarded_request(
-            "POST", url, base=base, timeout_ms=destination.timeout_ms, data=body, headers=headers, auth=auth
-        )
-        if isinstance(response, Outcome):
-            return response
-        status = response.status_code
-        text = response.text
+        with outbound.attempt_deadline(destination.timeout_ms):
+            answer = exchange(
+                "POST", url, base=base, timeout_ms=destination.timeout_ms, body=body, headers=send_headers
+            )
+        if isinstance(answer, Outcome):
+            return answer
+        status = answer.status
+        text = answer.text
         result = {
             **base,
             "response_status": status,
-            "response_headers": dict(response.headers),
+            "response_headers": answer.headers,
             "response_body": text[:4096],
         }
         data = _json(text)
@@ -90,7 +95,7 @@ class KafkaProvider(Provider):
             if _retryable_code(code):
                 return Outcome.retry(error, **result)
             return Outcome.permanent(error, **result)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = answer.retry_after
         if status == 404:
             return Outcome.permanent(f"HTTP 404: unknown cluster or topic {config['topic']!r}{suffix}", **result)
         if status in PERMANENT_STATUSES:

@@ -38,9 +38,17 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
+from destinations.providers.base import (
+    ConfigError,
+    ConfigField,
+    OutboundMessage,
+    Outcome,
+    Provider,
+    register,
+    url_errors,
+)
 from hookstream import outbound
-from hookstream.ssrf import SSRFRefused, literal_address_error
+from hookstream.ssrf import SSRFRefused
 
 # Where publishes go without an endpoint (or an emulator).
 GOOGLE_ENDPOINT = ("pubsub.googleapis.com", 443)
@@ -57,11 +65,13 @@ _lock = threading.Lock()
 @register
 class PubSubProvider(Provider):
     type = "pubsub"
+    label = "Google Cloud Pub/Sub"
+    description = "Publish each event to a Google Cloud Pub/Sub topic."
     fields = (
         ConfigField("project_id", required=True),
         ConfigField("topic_id", required=True),
         ConfigField("service_account_json", secret=True, kind=(str, dict)),
-        ConfigField("endpoint"),
+        ConfigField("endpoint", hosts=True),
     )
 
     @classmethod
@@ -173,14 +183,8 @@ def _service_account_error(account) -> str | None:
     token_uri = info.get("token_uri")
     if token_uri is None:
         return None
-    try:
-        parts = urlsplit(token_uri) if isinstance(token_uri, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
-            return "token_uri: must be an https:// URL."
-    except ValueError:
-        return "token_uri: must be an https:// URL."
-    error = literal_address_error(token_uri)
-    return f"token_uri: {error}" if error else None
+    problems = url_errors(token_uri, ("https", "http")) if isinstance(token_uri, str) else ["Must be an https:// URL."]
+    return f"token_uri: {problems[0]}" if problems else None
 
 
 def _fingerprint(config: dict) -> str:

@@ -21,9 +21,11 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
+from destinations.providers import transport
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 from hookstream import outbound
-from hookstream.ssrf import SSRFRefused, literal_address_error
+from hookstream.headers import mask_headers
+from hookstream.ssrf import SSRFRefused
 
 _local = threading.local()
 
@@ -31,8 +33,10 @@ _local = threading.local()
 @register
 class RabbitMqProvider(Provider):
     type = "rabbitmq"
+    label = "RabbitMQ"
+    description = "Publish each event to a RabbitMQ exchange."
     fields = (
-        ConfigField("url", required=True),
+        ConfigField("url", required=True, url_schemes=("http", "https", "amqp", "amqps")),
         ConfigField("vhost", default="/"),
         ConfigField("exchange", required=True),
         ConfigField("routing_key", default=""),
@@ -51,10 +55,7 @@ class RabbitMqProvider(Provider):
             raise ConfigError({"provider_config.url": ["Not a valid URL."]}) from None
         if config.get("protocol") == "amqp" and (parts.scheme.lower() not in ("amqp", "amqps") or not parts.hostname):
             raise ConfigError({"provider_config.url": ["Must be an amqp:// or amqps:// URL with a host."]})
-        error = literal_address_error(target)
-        if error:
-            raise ConfigError({"provider_config.url": [error]})
-        return config
+        return config  # the host itself is checked by the field's url_schemes rule
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
         config = destination.provider_config or {}
@@ -72,8 +73,6 @@ def _timeout(destination) -> float:
 
 
 def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
-    from destinations.providers.http import guarded_request
-
     vhost = config.get("vhost") or "/"
     exchange = config.get("exchange") or ""
     url = (
@@ -90,33 +89,32 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
         "payload_encoding": "string",
     }
     data = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": transport.basic_auth(config.get("username") or "", config.get("password") or ""),
+    }
     base = {
         "request_url": url,
         "request_method": "POST",
-        "request_headers": {"Content-Type": "application/json", "Authorization": "Basic ****"},
+        "request_headers": mask_headers(headers),
         "request_body_size": len(data),
     }
-    response = guarded_request(
-        "POST",
-        url,
-        base=base,
-        timeout_ms=destination.timeout_ms,
-        data=data,
-        headers={"Content-Type": "application/json"},
-        auth=(config.get("username") or "", config.get("password") or ""),
-    )
-    if isinstance(response, Outcome):
-        return response
+    with outbound.attempt_deadline(destination.timeout_ms):
+        answer = transport.exchange(
+            "POST", url, base=base, timeout_ms=destination.timeout_ms, body=data, headers=headers
+        )
+    if isinstance(answer, Outcome):
+        return answer
     result = {
         **base,
-        "response_status": response.status_code,
-        "response_headers": dict(response.headers),
-        "response_body": response.text[:4096],
+        "response_status": answer.status,
+        "response_headers": answer.headers,
+        "response_body": answer.text[:4096],
     }
-    status = response.status_code
+    status = answer.status
     if 200 <= status < 300:
         try:
-            routed = response.json().get("routed")
+            routed = json.loads(answer.text).get("routed")
         except (ValueError, AttributeError):
             return Outcome.retry("RabbitMQ answered without a JSON body", **result)
         if routed is True:

@@ -12,12 +12,15 @@ import json
 from datetime import UTC, datetime
 
 from destinations.providers import aws
+from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigField, OutboundMessage, Outcome, Provider, register
 
 
 @register
 class S3Provider(Provider):
     type = "s3"
+    label = "AWS S3"
+    description = "Archive each event as an object in an AWS S3 bucket."
     fields = (
         ConfigField("bucket", required=True),
         ConfigField("region", required=True),
@@ -26,7 +29,7 @@ class S3Provider(Provider):
         ConfigField("secret_access_key", required=True, secret=True),
         ConfigField("session_token", secret=True),
         ConfigField("format", choices=("json", "raw"), default="json"),
-        ConfigField("endpoint_url"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
     )
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
@@ -41,8 +44,11 @@ class S3Provider(Provider):
             content_type = "application/json"
         base = {"request_url": f"s3://{bucket}/{key}", "request_method": "PutObject", "request_body_size": len(body)}
         try:
-            s3 = aws.client("s3", config, destination.timeout_ms)
-            response = s3.put_object(
+            response = aws.call(
+                "s3",
+                config,
+                destination.timeout_ms,
+                "put_object",
                 Bucket=bucket,
                 Key=key,
                 Body=body,

@@ -10,20 +10,23 @@ permanent failure.
 from __future__ import annotations
 
 from destinations.providers import aws
+from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 
 
 @register
 class SqsProvider(Provider):
     type = "sqs"
+    label = "AWS SQS"
+    description = "Send each event as a message to an AWS SQS queue."
     fields = (
-        ConfigField("queue_url", required=True),
+        ConfigField("queue_url", required=True, url_schemes=HTTP_SCHEMES),
         ConfigField("region", required=True),
         ConfigField("access_key_id", required=True),
         ConfigField("secret_access_key", required=True, secret=True),
         ConfigField("session_token", secret=True),
         ConfigField("message_group_id"),
-        ConfigField("endpoint_url"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
         ConfigField("max_message_bytes", kind=int, default=1024 * 1024),
     )
 
@@ -58,8 +61,7 @@ class SqsProvider(Provider):
             params["MessageGroupId"] = config.get("message_group_id") or message.event_id
             params["MessageDeduplicationId"] = message.event_id
         try:
-            sqs = aws.client("sqs", config, destination.timeout_ms)
-            response = sqs.send_message(**params)
+            response = aws.call("sqs", config, destination.timeout_ms, "send_message", **params)
         except Exception as exc:  # noqa: BLE001 - classified below
             return aws.classify(exc, base, destination.timeout_ms)
         return Outcome.success(

@@ -20,24 +20,35 @@ from __future__ import annotations
 import json
 import re
 import socket
-import ssl
-import time
 from urllib.parse import urlsplit
 
+import websocket
+
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-from hookstream.ssrf import SSRFRefused, resolve_and_check
+from hookstream import outbound
+from hookstream.headers import control_character_error, headers_errors, mask_headers
+from hookstream.ssrf import SSRFRefused
 
 CHANNEL_RE = re.compile(r"^[a-z0-9._-]+$")
 RETRYABLE_HANDSHAKE = {408, 425, 429}
+# The most an attempt reads from the server: the handshake answer and the ack frames.
+MAX_READ = 512 * 1024
 
 
 @register
 class WebSocketProvider(Provider):
     type = "websocket"
+    label = "WebSocket"
+    description = "Push each event as a JSON frame to a WebSocket server."
+    uses_url = True
+    url_schemes = ("ws", "wss")
+    url_kind = "a ws:// or wss://"
+    url_help = "ws:// or wss://; or give it under provider settings."
+    url_config_field = "url"
     fields = (
         ConfigField("url"),
         ConfigField("channel_name", required=True),
-        ConfigField("headers", kind=dict),
+        ConfigField("headers", kind=dict, headers=True),
         ConfigField("require_ack", kind=bool, default=False),
     )
 
@@ -56,8 +67,6 @@ class WebSocketProvider(Provider):
         return config
 
     def send(self, destination, message: OutboundMessage) -> Outcome:
-        import websocket
-
         config = destination.provider_config or {}
         url = config.get("url") or destination.url
         payload = message.payload
@@ -78,94 +87,112 @@ class WebSocketProvider(Provider):
         base = {
             "request_url": url,
             "request_method": "WS",
-            "request_headers": {k: ("****" if _secretish(k) else v) for k, v in headers.items()},
+            "request_headers": mask_headers(headers),
             "request_body_size": len(frame.encode()),
         }
-        timeout = max(destination.timeout_ms or 30000, 1) / 1000.0
-        deadline = time.monotonic() + timeout
-        try:
-            sock = _connect_pinned(url, timeout)
-        except SSRFRefused as exc:
-            return Outcome.permanent(f"SSRF guard: {exc}", **base)
-        except TimeoutError as exc:
-            return Outcome.retry(f"timed out connecting: {exc}", **base)
-        except (OSError, ValueError) as exc:
-            return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
-        try:
-            ws = websocket.create_connection(
-                url,
-                timeout=timeout,
-                header=[f"{k}: {v}" for k, v in headers.items()],
-                socket=sock,
-                enable_multithread=False,
-            )
-        except websocket.WebSocketBadStatusException as exc:
-            sock.close()
-            status = exc.status_code
-            body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else ""
-            kwargs = {**base, "response_status": status, "response_body": body[:4096]}
-            kwargs["response_headers"] = dict(exc.resp_headers or {})
-            error = f"handshake refused: HTTP {status}"
-            if 400 <= status < 500 and status not in RETRYABLE_HANDSHAKE:
-                return Outcome.permanent(error, **kwargs)
-            return Outcome.retry(error, **kwargs)
-        except websocket.WebSocketTimeoutException as exc:
-            sock.close()
-            return Outcome.retry(f"timed out connecting: {exc}", **base)
-        except (websocket.WebSocketException, OSError) as exc:
-            sock.close()
-            return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
-        try:
-            base["response_status"] = getattr(ws, "status", None) or 101
-            ws.send(frame)
-            if not config.get("require_ack"):
-                return Outcome.success(**base)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return Outcome.retry("no ack within the timeout", **base)
-                ws.settimeout(remaining)
-                try:
-                    reply = ws.recv()
-                except websocket.WebSocketTimeoutException:
-                    return Outcome.retry("no ack within the timeout", **base)
-                if isinstance(reply, bytes):
-                    reply = reply.decode("utf-8", "replace")
-                try:
-                    data = json.loads(reply)
-                except (TypeError, ValueError):
-                    continue
-                if isinstance(data, dict) and data.get("type") == "ack":
-                    return Outcome.success(response_body=reply[:4096], **base)
-                if isinstance(data, dict) and data.get("type") in ("nack", "error"):
-                    return Outcome.retry(f"server answered {data.get('type')}", response_body=reply[:4096], **base)
-        except websocket.WebSocketConnectionClosedException:
-            return Outcome.retry("connection closed before the ack", **base)
-        except (websocket.WebSocketException, OSError) as exc:
-            return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
-        finally:
+        invalid = headers_errors(headers, max_count=None) or [e for e in [control_character_error(url)] if e]
+        if invalid:  # rows written before the rule: never send a line a value could split
+            return Outcome.permanent(f"invalid header or URL: {invalid[0]}", **base)
+        with outbound.attempt_deadline(destination.timeout_ms) as deadline:
+            outcome = _attempt(url, headers, frame, bool(config.get("require_ack")), deadline, base)
+        return outcome
+
+
+def _attempt(
+    url: str, headers: dict[str, str], frame: str, require_ack: bool, deadline: outbound.Deadline, base: dict
+) -> Outcome:
+    """Connect, hand-shake (no redirects), send the frame and wait for the ack, all within
+    ``deadline``; the connection reads at most ``MAX_READ`` bytes."""
+    timeout = deadline.remaining()
+    try:
+        sock = _connect_pinned(url, timeout)
+    except SSRFRefused as exc:
+        return Outcome.permanent(f"SSRF guard: {exc}", **base)
+    except TimeoutError as exc:
+        return Outcome.retry(f"timed out connecting: {exc}", **base)
+    except (OSError, ValueError) as exc:
+        return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
+    try:
+        ws = websocket.create_connection(
+            url,
+            timeout=timeout,
+            header=[f"{k}: {v}" for k, v in headers.items()],
+            socket=sock,
+            enable_multithread=False,
+            redirect_limit=0,  # a redirect would go to a target nobody checked
+        )
+    except websocket.WebSocketBadStatusException as exc:
+        sock.close()
+        status = exc.status_code
+        body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else ""
+        kwargs = {**base, "response_status": status, "response_body": body[:4096]}
+        kwargs["response_headers"] = outbound.capped_headers(exc.resp_headers or {})
+        error = f"handshake refused: HTTP {status}"
+        if 400 <= status < 500 and status not in RETRYABLE_HANDSHAKE:
+            return Outcome.permanent(error, **kwargs)
+        return Outcome.retry(error, **kwargs)
+    except (websocket.WebSocketException, OSError) as exc:
+        sock.close()
+        if "redirect" in str(exc).lower():  # websocket-client's words for a 3xx at redirect_limit=0
+            return Outcome.retry("the handshake answered a redirect (redirects are not followed)", **base)
+        if deadline.expired or isinstance(exc, websocket.WebSocketTimeoutException):
+            return Outcome.retry(f"timed out connecting: {deadline.describe() if deadline.expired else exc}", **base)
+        return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
+    try:
+        handshake = ws.handshake_response
+        status = handshake.status if handshake is not None else 101
+        base["response_status"] = status
+        if status != 101:
+            base["response_headers"] = outbound.capped_headers(getattr(handshake, "headers", None) or {})
+            return Outcome.retry(f"handshake answered HTTP {status} (redirects are not followed)", **base)
+        ws.send(frame)
+        if not require_ack:
+            return Outcome.success(**base)
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                return Outcome.retry("no ack within the timeout", **base)
+            ws.settimeout(remaining)
             try:
-                ws.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing must not change the outcome
-                pass
+                reply = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                return Outcome.retry("no ack within the timeout", **base)
+            if isinstance(reply, bytes):
+                reply = reply.decode("utf-8", "replace")
+            try:
+                data = json.loads(reply)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("type") == "ack":
+                return Outcome.success(response_body=reply[:4096], **base)
+            if isinstance(data, dict) and data.get("type") in ("nack", "error"):
+                return Outcome.retry(f"server answered {data.get('type')}", response_body=reply[:4096], **base)
+    except (websocket.WebSocketException, OSError) as exc:
+        if deadline.expired:
+            return Outcome.retry("no ack within the timeout", **base)
+        if isinstance(exc, outbound.AnswerTooLarge):
+            return Outcome.retry(str(exc), **base)
+        if isinstance(exc, websocket.WebSocketConnectionClosedException):
+            return Outcome.retry("connection closed before the ack", **base)
+        return Outcome.retry(f"connection error: {exc!r}"[:500], **base)
+    finally:
+        try:
+            ws.close(timeout=1)
+        except Exception:  # noqa: BLE001 - closing must not change the outcome
+            pass
 
 
-def _connect_pinned(url: str, timeout: float):
-    """Resolve the host once, check the address with the SSRF guard and connect to exactly
+def _connect_pinned(url: str, timeout: float) -> socket.socket:
+    """Resolve the host once, check the address with the egress policy and connect to exactly
     that address (TLS with the URL's host name for wss://), so the handshake cannot be sent
     to a different answer of the same name (DNS rebinding). Raises SSRFRefused or OSError."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "wss" else 80)
-    address = resolve_and_check(parts.hostname or "", port)
-    sock = socket.create_connection((address, port), timeout=timeout)
+    sock = outbound.connect(parts.hostname or "", port, timeout=timeout, max_read=MAX_READ)
     if parts.scheme == "wss":
         try:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+            sock = outbound.wrap_tls(sock, parts.hostname or "")
         except OSError:
             sock.close()
             raise
     return sock
-
-
-def _secretish(name: str) -> bool:
-    return bool(re.search(r"(authorization|token|secret|api[-_]?key|password|cookie)", name, re.I))

@@ -10,7 +10,7 @@ import pytest
 
 from deliveries.engine import process_delivery
 from deliveries.models import DeliveryAttempt
-from destinations.providers.http import MAX_RESPONSE_READ
+from destinations.providers.transport import MAX_RESPONSE_READ
 from tests.factories import make_delivery, make_destination, make_event
 
 

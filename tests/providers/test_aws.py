@@ -18,11 +18,12 @@ from moto.server import ThreadedMotoServer
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
 from destinations.models import CircuitState
-from destinations.providers import aws, get_provider
+from destinations.providers import aws
 from destinations.providers.base import OutboundMessage
 from destinations.providers.eventbridge import classify_put_events
-from hookstream import crypto
-from tests.factories import make_delivery, make_destination, make_event
+from destinations.providers.s3 import object_key
+from tests.factories import make_delivery, make_event
+from tests.providers.support import deliver, only_attempt, provider_destination
 
 REGION = "us-east-1"
 KEYS = {"access_key_id": "AKIAEXAMPLEKEY000001", "secret_access_key": "moto-secret-key"}
@@ -64,31 +65,13 @@ def _closed_port_url() -> str:
 
 
 def _destination(org, type_, config, **fields):
-    provider = get_provider(type_)
-    cleaned = provider.validate_config({"region": REGION, **KEYS, **config})
     fields.setdefault("timeout_ms", 3000)
-    return make_destination(
-        org, type=type_, url="", provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()), **fields
-    )
-
-
-def _deliver(org, destination, payload=None, **event_fields):
-    event = make_event(org, payload, **event_fields)
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    return event, delivery
-
-
-def _only_attempt(delivery):
-    attempts = list(DeliveryAttempt.objects.filter(delivery_id=delivery.pk).order_by("attempt_number"))
-    assert len(attempts) == 1
-    return attempts[0]
+    return provider_destination(org, type_, {"region": REGION, **KEYS, **config}, **fields)
 
 
 def _assert_permanent_dlq(delivery, fragment):
     assert delivery.status == "dead"
-    attempt = _only_attempt(delivery)
+    attempt = only_attempt(delivery)
     assert attempt.status == "failed"
     assert fragment in attempt.error
     assert attempt.is_dlq
@@ -101,7 +84,7 @@ def _assert_retried_then_dlq(org, destination, method):
     process_delivery(delivery.id)
     delivery.refresh_from_db()
     assert delivery.status == "scheduled"
-    first = _only_attempt(delivery)
+    first = only_attempt(delivery)
     assert first.status == "failed" and first.request_method == method
     assert "connect" in first.error.lower()
     assert first.next_retry_at is not None and not first.is_dlq
@@ -125,10 +108,10 @@ def test_sqs_delivers_with_event_attributes_and_secret_encrypted_at_rest(alice, 
     destination = _destination(alice.org, "sqs", {"queue_url": queue_url, "endpoint_url": moto})
     assert destination.provider_config["secret_access_key"] != KEYS["secret_access_key"]
 
-    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 42})
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "amount": 42})
 
     assert delivery.status == "succeeded"
-    attempt = _only_attempt(delivery)
+    attempt = only_attempt(delivery)
     assert attempt.request_method == "SendMessage" and attempt.request_url == queue_url
     assert attempt.response_status == 200 and "MessageId=" in attempt.response_body
     messages = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"], WaitTimeSeconds=0)["Messages"]
@@ -147,7 +130,7 @@ def test_sqs_fifo_queue_gets_group_and_deduplication_ids(alice, moto):
     grouped = _destination(
         alice.org, "sqs", {"queue_url": queue_url, "endpoint_url": moto, "message_group_id": "tenant-7"}
     )
-    event, delivery = _deliver(alice.org, grouped)
+    event, delivery = deliver(alice.org, grouped)
     assert delivery.status == "succeeded"
     message = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"], MessageAttributeNames=["All"])[
         "Messages"
@@ -157,7 +140,7 @@ def test_sqs_fifo_queue_gets_group_and_deduplication_ids(alice, moto):
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     by_event = _destination(alice.org, "sqs", {"queue_url": queue_url, "endpoint_url": moto})
-    event2, delivery2 = _deliver(alice.org, by_event)
+    event2, delivery2 = deliver(alice.org, by_event)
     assert delivery2.status == "succeeded"
     message = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"][0]
     assert message["Attributes"]["MessageGroupId"] == event2.id
@@ -168,7 +151,7 @@ def test_sqs_fifo_queue_gets_group_and_deduplication_ids(alice, moto):
 def test_sqs_missing_queue_is_a_permanent_failure(alice, moto):
     missing = f"{moto}/123456789012/no-such-queue"
     destination = _destination(alice.org, "sqs", {"queue_url": missing, "endpoint_url": moto})
-    _, delivery = _deliver(alice.org, destination)
+    _, delivery = deliver(alice.org, destination)
     _assert_permanent_dlq(delivery, "NonExistentQueue")
 
 
@@ -179,7 +162,7 @@ def test_sqs_oversized_message_is_a_permanent_failure(alice, moto):
     destination = _destination(
         alice.org, "sqs", {"queue_url": queue_url, "endpoint_url": moto, "max_message_bytes": 10}
     )
-    _, delivery = _deliver(alice.org, destination, {"type": "order.created", "padding": "x" * 50})
+    _, delivery = deliver(alice.org, destination, {"type": "order.created", "padding": "x" * 50})
     _assert_permanent_dlq(delivery, "max_message_bytes")
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
 
@@ -214,16 +197,16 @@ def test_sqs_circuit_opens_for_the_failing_destination_while_another_keeps_deliv
     )
 
     for _ in range(2):
-        _, failed = _deliver(alice.org, failing)
+        _, failed = deliver(alice.org, failing)
         assert failed.status == "scheduled"
-        _, ok = _deliver(alice.org, healthy)
+        _, ok = deliver(alice.org, healthy)
         assert ok.status == "succeeded"
     assert CircuitState.objects.get(destination=failing).state == "open"
 
-    _, held = _deliver(alice.org, failing)
+    _, held = deliver(alice.org, failing)
     assert held.status == "held"
     assert not DeliveryAttempt.objects.filter(delivery_id=held.pk).exists()
-    _, ok = _deliver(alice.org, healthy)
+    _, ok = deliver(alice.org, healthy)
     assert ok.status == "succeeded"
     assert CircuitState.objects.get(destination=healthy).state == "closed"
     received = 0
@@ -246,13 +229,13 @@ def test_s3_json_format_writes_the_event_document_under_a_dated_key(alice, moto)
     s3.create_bucket(Bucket="archive")
     destination = _destination(alice.org, "s3", {"bucket": "archive", "prefix": "hooks/", "endpoint_url": moto})
     received_at = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
-    event, delivery = _deliver(
+    event, delivery = deliver(
         alice.org, destination, {"type": "order.created", "id": 9}, received_at=received_at, headers={"X-A": "1"}
     )
 
     assert delivery.status == "succeeded"
     key = f"hooks/2026/03/04/{event.id}.json"
-    attempt = _only_attempt(delivery)
+    attempt = only_attempt(delivery)
     assert attempt.request_url == f"s3://archive/{key}" and attempt.request_method == "PutObject"
     assert "ETag=" in attempt.response_body
     obj = s3.get_object(Bucket="archive", Key=key)
@@ -271,7 +254,7 @@ def test_s3_json_format_keeps_a_non_json_body_as_text_and_raw_writes_bytes(alice
     s3 = _client("s3", moto)
     s3.create_bucket(Bucket="archive")
     as_json = _destination(alice.org, "s3", {"bucket": "archive", "endpoint_url": moto})
-    event, delivery = _deliver(alice.org, as_json, body=b"a=1&b=2", content_type="text/plain")
+    event, delivery = deliver(alice.org, as_json, body=b"a=1&b=2", content_type="text/plain")
     assert delivery.status == "succeeded"
     day = event.received_at.astimezone(UTC)
     key = f"{day:%Y/%m/%d}/{event.id}.json"
@@ -279,7 +262,7 @@ def test_s3_json_format_keeps_a_non_json_body_as_text_and_raw_writes_bytes(alice
 
     raw = _destination(alice.org, "s3", {"bucket": "archive", "prefix": "raw/", "format": "raw", "endpoint_url": moto})
     body = b'{"type":"raw.bytes", "spacing" : true}'
-    event, delivery = _deliver(alice.org, raw, body=body)
+    event, delivery = deliver(alice.org, raw, body=body)
     assert delivery.status == "succeeded"
     day = event.received_at.astimezone(UTC)
     obj = s3.get_object(Bucket="archive", Key=f"raw/{day:%Y/%m/%d}/{event.id}.json")
@@ -290,7 +273,7 @@ def test_s3_json_format_keeps_a_non_json_body_as_text_and_raw_writes_bytes(alice
 @pytest.mark.django_db
 def test_s3_missing_bucket_is_a_permanent_failure(alice, moto):
     destination = _destination(alice.org, "s3", {"bucket": "no-such-bucket", "endpoint_url": moto})
-    _, delivery = _deliver(alice.org, destination)
+    _, delivery = deliver(alice.org, destination)
     _assert_permanent_dlq(delivery, "NoSuchBucket")
 
 
@@ -328,10 +311,10 @@ def test_eventbridge_delivers_to_the_bus_and_a_rule_forwards_it(alice, moto):
         "eventbridge",
         {"event_bus_arn": bus_arn, "source": "hookstream.test", "detail_type": "order", "endpoint_url": moto},
     )
-    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "event": "x"})
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "event": "x"})
 
     assert delivery.status == "succeeded"
-    attempt = _only_attempt(delivery)
+    attempt = only_attempt(delivery)
     assert attempt.request_method == "PutEvents" and attempt.request_url == bus_arn
     assert "EventId=" in attempt.response_body
     messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
@@ -346,7 +329,7 @@ def test_eventbridge_wraps_a_non_json_body(alice, moto):
     destination = _destination(
         alice.org, "eventbridge", {"event_bus_arn": bus_arn, "source": "hookstream.test", "endpoint_url": moto}
     )
-    _, delivery = _deliver(alice.org, destination, body=b"plain text", content_type="text/plain")
+    _, delivery = deliver(alice.org, destination, body=b"plain text", content_type="text/plain")
     assert delivery.status == "succeeded"
     forwarded = json.loads(sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"])
     assert forwarded["detail"] == {"body": "plain text"}
@@ -355,14 +338,14 @@ def test_eventbridge_wraps_a_non_json_body(alice, moto):
 @pytest.mark.django_db
 def test_eventbridge_unknown_bus_is_a_permanent_failure(alice, moto):
     destination = _destination(alice.org, "eventbridge", {"event_bus_arn": "no-such-bus", "endpoint_url": moto})
-    _, delivery = _deliver(alice.org, destination)
+    _, delivery = deliver(alice.org, destination)
     _assert_permanent_dlq(delivery, "ResourceNotFoundException")
 
 
 @pytest.mark.django_db
 def test_eventbridge_oversized_entry_is_a_permanent_failure(alice, moto):
     destination = _destination(alice.org, "eventbridge", {"endpoint_url": moto, "max_entry_bytes": 40})
-    _, delivery = _deliver(alice.org, destination, {"type": "order.created", "padding": "x" * 50})
+    _, delivery = deliver(alice.org, destination, {"type": "order.created", "padding": "x" * 50})
     _assert_permanent_dlq(delivery, "max_entry_bytes")
 
 
@@ -407,8 +390,6 @@ def test_clients_are_cached_per_credentials_with_timeouts_and_no_retries():
 
 
 def test_s3_key_uses_the_received_day_in_utc():
-    from destinations.providers.s3 import object_key
-
     message = OutboundMessage(
         event_id="evt_1",
         destination_id="dst_1",

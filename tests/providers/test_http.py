@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from email.utils import formatdate
 
 import pytest
 from django.test import override_settings
@@ -16,11 +17,12 @@ from standardwebhooks.webhooks import Webhook
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 from destinations.providers import OutboundMessage, get_provider
-from destinations.providers.http import parse_retry_after
-from hookstream import crypto
+from destinations.providers.transport import parse_retry_after
+from hookstream import outbound
 from hookstream.ssrf import SSRFRefused, resolve_and_check
 from tests.deliveries.receiver import Receiver
 from tests.factories import make_delivery, make_destination, make_event
+from tests.providers.support import deliver, provider_destination
 
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -33,26 +35,7 @@ def receiver():
 
 
 def _http_destination(org, url, *, provider_config=None, signing_config=None, **fields):
-    provider = get_provider("http")
-    config = provider.validate_config(provider_config or {}, url=url)
-    signing = None
-    if signing_config:
-        signing = crypto.encrypt_fields(signing_config, ("secret",))
-    return make_destination(
-        org,
-        url=url,
-        provider_config=crypto.encrypt_fields(config, provider.secret_fields()),
-        signing_config=signing,
-        **fields,
-    )
-
-
-def _deliver(org, destination, payload=None):
-    event = make_event(org, payload or {"type": "order.created", "amount": 42})
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    return event, delivery
+    return provider_destination(org, "http", provider_config or {}, url=url, signing_config=signing_config, **fields)
 
 
 @pytest.mark.django_db
@@ -65,7 +48,7 @@ def test_it_sends_every_header_with_bearer_auth_and_masks_the_token(alice, recei
         method="PUT",
     )
     before = int(time.time())
-    event, delivery = _deliver(alice.org, destination)
+    event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "succeeded"
     request = receiver.requests[0]
@@ -96,8 +79,8 @@ def test_it_sends_basic_and_api_key_auth(alice, receiver):
         receiver.url,
         provider_config={"auth_type": "api_key", "api_key_header": "X-Partner-Key", "api_key": "key-abcd-5555"},
     )
-    _deliver(alice.org, basic)
-    _deliver(alice.org, api_key)
+    deliver(alice.org, basic)
+    deliver(alice.org, api_key)
 
     assert receiver.requests[0].headers["Authorization"] == "Basic " + base64.b64encode(b"u:p@ss-9876").decode()
     assert receiver.requests[1].headers["X-Partner-Key"] == "key-abcd-5555"
@@ -112,7 +95,7 @@ def test_it_signs_with_hmac_over_timestamp_and_body(alice, receiver):
         receiver.url,
         signing_config={"secret": "s3cret", "algorithm": "sha256", "include_timestamp": True},
     )
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     request = receiver.requests[0]
     ts = request.headers["X-hookstream-Timestamp"]
@@ -128,7 +111,7 @@ def test_it_signs_with_a_custom_header_and_prefix_without_timestamp(alice, recei
         receiver.url,
         signing_config={"secret": "k", "algorithm": "sha1", "header": "X-Sig", "prefix": ""},
     )
-    _deliver(alice.org, destination)
+    deliver(alice.org, destination)
 
     request = receiver.requests[0]
     assert request.headers["X-Sig"] == hmac.new(b"k", request.body, hashlib.sha1).hexdigest()
@@ -162,7 +145,7 @@ def test_it_signs_standard_webhooks_with_the_event_id_stable_across_retries(alic
 @pytest.mark.django_db
 def test_it_shapes_the_body_with_the_destination_template(alice, receiver):
     destination = _http_destination(alice.org, receiver.url, template="slack", name="Alerts")
-    _deliver(alice.org, destination, {"type": "invoice.paid"})
+    deliver(alice.org, destination, {"type": "invoice.paid"})
 
     body = json.loads(receiver.requests[0].body)
     assert isinstance(body.get("text"), str) and body["text"]
@@ -182,7 +165,7 @@ def test_it_sends_the_transformed_payload_as_json(alice, receiver):
 def test_it_does_not_follow_redirects_and_retries_them(alice, receiver):
     receiver.default = (302, {"Location": receiver.url + "/elsewhere"}, b"")
     destination = _http_destination(alice.org, receiver.url, retry_intervals=[60])
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert len(receiver.requests) == 1
     assert delivery.status == "scheduled"
@@ -195,7 +178,7 @@ def test_it_does_not_follow_redirects_and_retries_them(alice, receiver):
 def test_it_counts_only_2xx_as_success(alice, receiver):
     receiver.script.extend([(204, {}, b""), (404, {}, b"nope"), (500, {}, b"err")])
     destination = _http_destination(alice.org, receiver.url, retry_intervals=[60])
-    outcomes = [_deliver(alice.org, destination)[1].status for _ in range(3)]
+    outcomes = [deliver(alice.org, destination)[1].status for _ in range(3)]
 
     assert outcomes == ["succeeded", "scheduled", "scheduled"]
 
@@ -205,7 +188,7 @@ def test_it_times_out_and_schedules_a_retry(alice, receiver):
     receiver.delay = 1.0
     destination = _http_destination(alice.org, receiver.url, timeout_ms=200, retry_intervals=[60])
     started = time.monotonic()
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert time.monotonic() - started < 0.9
     assert delivery.status == "scheduled"
@@ -217,7 +200,7 @@ def test_it_times_out_and_schedules_a_retry(alice, receiver):
 def test_it_truncates_the_stored_response_body(alice, receiver):
     receiver.default = (200, {}, b"x" * 5000)
     destination = _http_destination(alice.org, receiver.url)
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert DeliveryAttempt.objects.get(delivery=delivery).response_body == "x" * 10
 
@@ -226,8 +209,6 @@ def test_it_parses_retry_after_seconds_and_dates():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("garbage") is None
     assert parse_retry_after(None) is None
-    from email.utils import formatdate
-
     assert 25 <= parse_retry_after(formatdate(time.time() + 30, usegmt=True)) <= 31
 
 
@@ -235,7 +216,7 @@ def test_it_parses_retry_after_seconds_and_dates():
 def test_it_keeps_the_host_name_while_connecting_to_the_pinned_address(alice, receiver):
     port = receiver.server.server_address[1]
     destination = _http_destination(alice.org, f"http://localhost:{port}/hook")
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "succeeded"
     assert receiver.requests[0].headers["Host"] == f"localhost:{port}"
@@ -245,12 +226,10 @@ def test_it_keeps_the_host_name_while_connecting_to_the_pinned_address(alice, re
 def test_it_reuses_one_keep_alive_connection(alice, receiver):
     destination = _http_destination(alice.org, receiver.url)
     for _ in range(3):
-        _deliver(alice.org, destination)
+        deliver(alice.org, destination)
     # Every request came over the same TCP connection (the receiver saw one client port).
     assert len(receiver.requests) == 3
-    from deliveries import http_client
-
-    adapter = http_client.session().get_adapter(receiver.url)
+    adapter = outbound.session().get_adapter(receiver.url)
     pools = [p for key, p in adapter._pools.items() if key[2] == receiver.server.server_address[1]]
     assert len(pools) == 1 and pools[0].num_connections == 1
 
@@ -270,7 +249,7 @@ def test_it_reuses_one_keep_alive_connection(alice, receiver):
 def test_it_refuses_private_targets_as_permanent_failures(alice, receiver, url, reason):
     port = receiver.server.server_address[1]
     destination = make_destination(alice.org, url=url.format(port=port))
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert receiver.requests == []
     assert delivery.status == "dead"

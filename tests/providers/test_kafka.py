@@ -9,14 +9,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.test import override_settings
 
-from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
-from destinations.providers import get_provider
 from destinations.providers.kafka import records_url
-from hookstream import crypto
-from tests.factories import make_delivery, make_destination, make_event
-from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered
+from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered, deliver, provider_destination
 
 CLUSTER = "lkc-abc123"
 TOPIC = "orders"
@@ -106,26 +103,13 @@ def proxy():
 def _destination(org, rest_url, **config):
     fields = {k: config.pop(k) for k in ("retry_intervals", "retry_max_attempts") if k in config}
     full = {"rest_url": rest_url, "cluster_id": CLUSTER, "topic": TOPIC, "api_key": "key-1", "api_secret": "secret-1"}
-    full.update(config)
-    provider = get_provider("kafka")
-    cleaned = provider.validate_config(full)
-    return make_destination(
-        org, type="kafka", url="", provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()), **fields
-    )
-
-
-def _deliver(org, destination, payload=None, **event_fields):
-    event = make_event(org, payload, **event_fields)
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    return event, delivery
+    return provider_destination(org, "kafka", {**full, **config}, **fields)
 
 
 @pytest.mark.django_db
 def test_it_produces_a_json_record_with_base64_headers(alice, proxy):
     destination = _destination(alice.org, proxy.url)
-    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 5})
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "amount": 5})
 
     assert delivery.status == "succeeded", delivery.last_error
     assert proxy.records == [
@@ -142,7 +126,7 @@ def test_it_produces_a_json_record_with_base64_headers(alice, proxy):
 @pytest.mark.django_db
 def test_a_non_json_body_is_sent_as_binary(alice, proxy):
     destination = _destination(alice.org, proxy.url)
-    _event, delivery = _deliver(alice.org, destination, None, body=b"\x00raw", content_type="application/octet-stream")
+    _event, delivery = deliver(alice.org, destination, None, body=b"\x00raw", content_type="application/octet-stream")
 
     assert delivery.status == "succeeded"
     assert proxy.records[0]["value"] == {"type": "BINARY", "data": base64.b64encode(b"\x00raw").decode()}
@@ -151,7 +135,7 @@ def test_a_non_json_body_is_sent_as_binary(alice, proxy):
 @pytest.mark.django_db
 def test_an_unknown_topic_is_a_permanent_failure(alice, proxy):
     destination = _destination(alice.org, proxy.url, topic="nope")
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.response_status == 404
@@ -163,7 +147,7 @@ def test_an_unknown_topic_is_a_permanent_failure(alice, proxy):
 @pytest.mark.django_db
 def test_bad_credentials_are_a_permanent_failure(alice, proxy):
     destination = _destination(alice.org, proxy.url, api_secret="wrong")
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 401
@@ -187,7 +171,7 @@ def test_bad_credentials_are_a_permanent_failure(alice, proxy):
 def test_every_documented_outcome(alice, proxy, answer, expected):
     proxy.script.append(answer)
     destination = _destination(alice.org, proxy.url, retry_intervals=[60])
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == expected
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
@@ -236,7 +220,7 @@ def test_it_derives_the_v3_records_url(config, url):
 @pytest.mark.django_db
 def test_a_rest_url_with_its_kafka_v3_path_produces(alice, proxy):
     destination = _destination(alice.org, proxy.url + "/kafka/v3")
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
     assert delivery.status == "succeeded", delivery.last_error
     assert len(proxy.records) == 1
 
@@ -244,18 +228,16 @@ def test_a_rest_url_with_its_kafka_v3_path_produces(alice, proxy):
 @pytest.mark.django_db
 def test_bootstrap_servers_alone_is_sent_to_the_derived_rest_endpoint(alice):
     destination = _destination(alice.org, "", bootstrap_servers="localhost:9092", retry_intervals=[60])
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
     attempt = DeliveryAttempt.objects.get(delivery_id=delivery.pk)
     assert attempt.request_url == f"https://localhost:443/kafka/v3/clusters/{CLUSTER}/topics/{TOPIC}/records"
 
 
 @pytest.mark.django_db
 def test_the_ssrf_guard_refuses_a_private_proxy_permanently(alice, proxy):
-    from django.test import override_settings
-
     destination = _destination(alice.org, proxy.url)
     with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
-        _event, delivery = _deliver(alice.org, destination)
+        _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert "SSRF guard" in delivery.last_error

@@ -13,13 +13,13 @@ import time
 import uuid
 
 import pytest
+from google.cloud import pubsub_v1
 
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
-from destinations.providers import get_provider
 from destinations.providers import pubsub as pubsub_provider
-from hookstream import crypto
-from tests.factories import make_delivery, make_destination, make_event, make_source
+from tests.factories import make_delivery, make_event, make_source
+from tests.providers.support import deliver, provider_destination
 from tests.support import port_open, require_service
 
 EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
@@ -67,7 +67,6 @@ def emulator():
 @pytest.fixture
 def topic(emulator, monkeypatch):
     """A fresh topic and subscription; PUBSUB_EMULATOR_HOST set for the library."""
-    from google.cloud import pubsub_v1
 
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator)
     topic_id = f"t-{uuid.uuid4().hex[:10]}"
@@ -83,19 +82,7 @@ def topic(emulator, monkeypatch):
 
 def _destination(org, **config):
     fields = {k: config.pop(k) for k in ("retry_intervals", "retry_max_attempts", "timeout_ms") if k in config}
-    provider = get_provider("pubsub")
-    cleaned = provider.validate_config({"project_id": PROJECT, **config})
-    return make_destination(
-        org, type="pubsub", url="", provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()), **fields
-    )
-
-
-def _deliver(org, destination, payload=None, **event_fields):
-    event = make_event(org, payload or {"type": "order.created", "amount": 42}, **event_fields)
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    return event, delivery
+    return provider_destination(org, "pubsub", {"project_id": PROJECT, **config}, **fields)
 
 
 def _pull(subscriber, sub_path, count=1):
@@ -114,7 +101,7 @@ def test_it_publishes_the_body_with_attributes(alice, topic):
     topic_id, subscriber, sub_path = topic
     source = make_source(alice.org)
     destination = _destination(alice.org, topic_id=topic_id)
-    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 9}, source=source)
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "amount": 9}, source=source)
 
     assert delivery.status == "succeeded", delivery.last_error
     (message,) = _pull(subscriber, sub_path)
@@ -133,9 +120,9 @@ def test_the_endpoint_setting_reaches_the_emulator_and_the_client_is_reused(alic
     topic_id, subscriber, sub_path = topic
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST")
     destination = _destination(alice.org, topic_id=topic_id, endpoint=emulator)
-    _deliver(alice.org, destination)
+    deliver(alice.org, destination)
     client = pubsub_provider._clients[str(destination.pk)][1]
-    _deliver(alice.org, destination)
+    deliver(alice.org, destination)
 
     assert pubsub_provider._clients[str(destination.pk)][1] is client
     assert len(_pull(subscriber, sub_path, 2)) == 2
@@ -145,7 +132,7 @@ def test_the_endpoint_setting_reaches_the_emulator_and_the_client_is_reused(alic
 @pytest.mark.django_db
 def test_an_unknown_topic_is_a_permanent_failure(alice, topic):
     destination = _destination(alice.org, topic_id=f"missing-{uuid.uuid4().hex[:8]}")
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert "topic not found" in DeliveryAttempt.objects.get(delivery=delivery).error
@@ -174,7 +161,7 @@ def test_an_emulator_that_is_down_is_retried_then_dead_lettered(alice, monkeypat
 def test_an_unusable_service_account_is_a_permanent_failure(alice, monkeypatch):
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
     destination = _destination(alice.org, topic_id="t", service_account_json='{"type": "service_account"}')
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert "unusable credentials" in delivery.last_error

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import pika
 import pytest
+from django.test import override_settings
+from pika.exceptions import StreamLostError
 
-from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
-from destinations.providers import get_provider
-from hookstream import crypto
-from tests.factories import make_delivery, make_destination, make_event
-from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered
+from destinations.providers import rabbitmq
+from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered, deliver, provider_destination
 from tests.support import port_open, require_service
 
 AMQP_URL = "amqp://127.0.0.1:5672"
@@ -22,7 +22,6 @@ MGMT_URL = "http://127.0.0.1:15672"
 @pytest.fixture
 def channel():
     require_service("RabbitMQ", port_open("127.0.0.1", 5672) and port_open("127.0.0.1", 15672))
-    import pika
 
     connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
     ch = connection.channel()
@@ -42,20 +41,7 @@ def queue(channel):
 def _destination(org, **config_and_fields):
     fields = {k: config_and_fields.pop(k) for k in ("retry_intervals", "retry_max_attempts") if k in config_and_fields}
     config = {"url": MGMT_URL, "exchange": "amq.direct", "username": "guest", "password": "guest"}
-    config.update(config_and_fields)
-    provider = get_provider("rabbitmq")
-    cleaned = provider.validate_config(config)
-    return make_destination(
-        org, type="rabbitmq", url="", provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()), **fields
-    )
-
-
-def _deliver(org, destination, payload=None):
-    event = make_event(org, payload or {"type": "order.created", "amount": 42})
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    return event, delivery
+    return provider_destination(org, "rabbitmq", {**config, **config_and_fields}, **fields)
 
 
 def _read(channel, queue):
@@ -69,7 +55,7 @@ def _read(channel, queue):
 def test_it_publishes_with_the_event_headers(alice, channel, queue, protocol):
     url = MGMT_URL if protocol == "http" else AMQP_URL
     destination = _destination(alice.org, url=url, routing_key=queue, protocol=protocol)
-    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 7})
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "amount": 7})
 
     assert delivery.status == "succeeded", DeliveryAttempt.objects.filter(delivery=delivery).first().error
     properties, body = _read(channel, queue)
@@ -83,12 +69,11 @@ def test_it_publishes_with_the_event_headers(alice, channel, queue, protocol):
 
 @pytest.mark.django_db
 def test_amqp_reuses_the_connection(alice, channel, queue):
-    from destinations.providers import rabbitmq
 
     destination = _destination(alice.org, url=AMQP_URL, routing_key=queue, protocol="amqp")
-    _deliver(alice.org, destination)
+    deliver(alice.org, destination)
     first = rabbitmq._local.connections[str(destination.pk)][1]
-    _deliver(alice.org, destination)
+    deliver(alice.org, destination)
     assert rabbitmq._local.connections[str(destination.pk)][1] is first
     _read(channel, queue)
     _read(channel, queue)
@@ -100,7 +85,7 @@ def test_amqp_reuses_the_connection(alice, channel, queue):
 def test_an_unroutable_message_is_a_permanent_failure(alice, channel, protocol):
     url = MGMT_URL if protocol == "http" else AMQP_URL
     destination = _destination(alice.org, url=url, routing_key=f"nobody-{uuid.uuid4().hex}", protocol=protocol)
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert "unroutable" in DeliveryAttempt.objects.get(delivery=delivery).error
@@ -112,7 +97,7 @@ def test_an_unroutable_message_is_a_permanent_failure(alice, channel, protocol):
 def test_a_missing_exchange_is_a_permanent_failure(alice, channel, protocol):
     url = MGMT_URL if protocol == "http" else AMQP_URL
     destination = _destination(alice.org, url=url, exchange=f"missing-{uuid.uuid4().hex[:8]}", protocol=protocol)
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
@@ -121,7 +106,7 @@ def test_a_missing_exchange_is_a_permanent_failure(alice, channel, protocol):
 @pytest.mark.django_db
 def test_bad_credentials_are_a_permanent_failure(alice, channel):
     destination = _destination(alice.org, password="wrong", routing_key="x")
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 401
@@ -139,12 +124,10 @@ def test_a_broker_that_is_down_is_retried_then_dead_lettered(alice, url):
 
 @pytest.mark.django_db
 def test_amqp_reconnects_once_when_the_kept_connection_went_stale(alice, channel, queue):
-    from pika.exceptions import StreamLostError
 
-    from destinations.providers import rabbitmq
 
     destination = _destination(alice.org, url=AMQP_URL, routing_key=queue, protocol="amqp")
-    _deliver(alice.org, destination)
+    deliver(alice.org, destination)
     key, connection, _channel = rabbitmq._local.connections[str(destination.pk)]
 
     class Stale:
@@ -157,7 +140,7 @@ def test_amqp_reconnects_once_when_the_kept_connection_went_stale(alice, channel
             pass
 
     rabbitmq._local.connections[str(destination.pk)] = (key, Stale(), Stale())
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "succeeded", delivery.last_error
     _read(channel, queue)
@@ -168,11 +151,10 @@ def test_amqp_reconnects_once_when_the_kept_connection_went_stale(alice, channel
 
 @pytest.mark.django_db
 def test_the_ssrf_guard_refuses_a_private_management_api_permanently(alice):
-    from django.test import override_settings
 
     destination = _destination(alice.org, routing_key="x")
     with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
-        _event, delivery = _deliver(alice.org, destination)
+        _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert "SSRF guard" in delivery.last_error

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import pytest
+from django.test import override_settings
 from websockets.sync.server import serve
 
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
-from destinations.providers import get_provider
-from hookstream import crypto
-from tests.factories import make_delivery, make_destination, make_event
+from tests.factories import make_delivery, make_event
+from tests.providers.support import deliver, provider_destination
 
 
 class Server:
@@ -53,30 +54,14 @@ def servers():
 
 def _destination(org, url, **config):
     fields = {k: config.pop(k) for k in ("retry_intervals", "retry_max_attempts", "timeout_ms") if k in config}
-    provider = get_provider("websocket")
-    cleaned = provider.validate_config({"channel_name": "orders.eu", **config}, url=url)
-    return make_destination(
-        org,
-        type="websocket",
-        url=url,
-        provider_config=crypto.encrypt_fields(cleaned, provider.secret_fields()),
-        **fields,
-    )
-
-
-def _deliver(org, destination, payload=None):
-    event = make_event(org, payload or {"type": "order.created", "amount": 42})
-    delivery = make_delivery(event, destination)
-    process_delivery(delivery.id)
-    delivery.refresh_from_db()
-    return event, delivery
+    return provider_destination(org, "websocket", {"channel_name": "orders.eu", **config}, url=url, **fields)
 
 
 @pytest.mark.django_db
 def test_it_sends_the_event_frame_with_the_configured_headers(alice, servers):
     server = servers()
     destination = _destination(alice.org, server.url, headers={"X-Tenant": "alice"})
-    event, delivery = _deliver(alice.org, destination, {"type": "order.created", "amount": 3})
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "amount": 3})
 
     assert delivery.status == "succeeded"
     for _ in range(100):
@@ -102,7 +87,7 @@ def test_it_sends_the_event_frame_with_the_configured_headers(alice, servers):
 def test_require_ack_succeeds_on_an_ack(alice, servers):
     server = servers(ack=json.dumps({"type": "ack"}))
     destination = _destination(alice.org, server.url, require_ack=True, timeout_ms=2000)
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "succeeded"
     assert len(server.frames) == 1
@@ -112,7 +97,7 @@ def test_require_ack_succeeds_on_an_ack(alice, servers):
 def test_require_ack_without_an_ack_is_retryable(alice, servers):
     server = servers()
     destination = _destination(alice.org, server.url, require_ack=True, timeout_ms=300, retry_intervals=[60])
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "scheduled"
     assert "no ack" in DeliveryAttempt.objects.get(delivery=delivery).error
@@ -122,7 +107,7 @@ def test_require_ack_without_an_ack_is_retryable(alice, servers):
 def test_a_refused_handshake_is_recorded_with_its_status(alice, servers):
     server = servers(process_request=lambda conn, req: conn.respond(403, "no\n"))
     destination = _destination(alice.org, server.url)
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.response_status == 403
@@ -151,7 +136,7 @@ def test_a_server_that_is_down_is_retried_then_dead_lettered(alice):
 def test_a_handshake_refused_with_503_is_retryable(alice, servers):
     server = servers(process_request=lambda conn, req: conn.respond(503, "busy\n"))
     destination = _destination(alice.org, server.url, retry_intervals=[60])
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "scheduled"
     assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 503
@@ -159,12 +144,10 @@ def test_a_handshake_refused_with_503_is_retryable(alice, servers):
 
 @pytest.mark.django_db
 def test_the_ssrf_guard_refuses_a_private_server_permanently(alice, servers):
-    from django.test import override_settings
-
     server = servers()
     destination = _destination(alice.org, server.url)
     with override_settings(HOOKSTREAM_ALLOW_PRIVATE_NETWORKS=False):
-        _event, delivery = _deliver(alice.org, destination)
+        _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "dead"
     assert "SSRF guard" in delivery.last_error
@@ -175,8 +158,6 @@ def test_the_ssrf_guard_refuses_a_private_server_permanently(alice, servers):
 def test_the_connection_goes_to_the_address_the_guard_checked(alice, servers, monkeypatch):
     """A name that answers differently on a second lookup (DNS rebinding) cannot redirect the
     handshake: the provider resolves once and connects to that very address."""
-    import socket
-
     server = servers()
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     real_getaddrinfo = socket.getaddrinfo
@@ -192,7 +173,7 @@ def test_the_connection_goes_to_the_address_the_guard_checked(alice, servers, mo
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     destination = _destination(alice.org, f"ws://rebind.test:{port}/feed", timeout_ms=2000)
-    _event, delivery = _deliver(alice.org, destination)
+    _event, delivery = deliver(alice.org, destination)
 
     assert delivery.status == "succeeded", delivery.last_error
     assert lookups == ["rebind.test"]

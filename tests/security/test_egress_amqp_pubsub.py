@@ -247,7 +247,7 @@ def test_it_refuses_a_pubsub_endpoint_on_a_private_address_at_validation(
     [
         ("http://169.254.169.254/token", "refused by the SSRF guard"),
         ("https://10.0.0.5/token", "refused by the SSRF guard"),
-        ("file:///etc/passwd", "must be an https:// URL"),
+        ("file:///etc/passwd", "Must be a https:// or http:// URL"),
     ],
 )
 def test_it_refuses_a_token_uri_on_a_private_address_at_validation(
