@@ -58,8 +58,11 @@ def encode(*, organization_id: str, channels: list[str], frame: dict) -> str:
     return json.dumps({"org": organization_id, "channels": channels, "frame": frame}, default=str)
 
 
-def publish(*, organization_id: str, channels: list[str], frame: dict) -> None:
-    """Hand ``frame`` to subscribers of any of ``channels`` in the organization."""
+def publish(*, organization_id: str, channels: list[str], frame: dict, strict: bool = False) -> None:
+    """Hand ``frame`` to subscribers of any of ``channels`` in the organization.
+
+    A bus failure is logged, not raised — unless ``strict``: a WebSocket channel destination
+    must know whether its frame was handed over (it retries otherwise)."""
     message = encode(organization_id=organization_id, channels=channels, frame=frame)
     try:
         if uses_redis():
@@ -69,6 +72,8 @@ def publish(*, organization_id: str, channels: list[str], frame: dict) -> None:
             if random.randrange(PURGE_EVERY) == 0:
                 StreamFrame.objects.filter(created_at__lt=timezone.now() - FRAME_ROW_TTL).delete()
     except Exception as exc:  # noqa: BLE001 - the stream must never fail an ingest or a delivery
+        if strict:
+            raise
         logger.warning("live stream publish failed: %s", exc)
 
 

@@ -1,7 +1,16 @@
-"""WebSocket destinations (spec §4).
+"""WebSocket destinations (spec §4 and §8).
 
-Each attempt opens a connection to ``url`` (``provider_config.url`` or the destination's
-``url``) with the configured ``headers`` and sends one text frame::
+**Channel destinations** (``channel_name`` and no ``url``) publish to the live stream
+(``/v1/ws``): subscribers of that channel in the destination's organization receive::
+
+    {"type": "event.delivered", "channel": <channel_name>,
+     "data": {"event_id": …, "destination_id": …, "payload": <the raw body as a string>}}
+
+The attempt succeeds when the frame is handed to the stream (no subscriber is not a failure).
+
+**Outbound destinations** (with a ``url``): each attempt opens a connection to ``url``
+(``provider_config.url`` or the destination's ``url``) with the configured ``headers`` and
+sends one text frame::
 
     {"type": "event.delivered", "channel": <channel_name>,
      "data": {"event_id": …, "destination_id": …, "payload": …}}
@@ -25,11 +34,13 @@ from urllib.parse import urlsplit
 import websocket
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-from hookstream import outbound
+from hookstream import outbound, stream_bus
 from hookstream.headers import control_character_error, headers_errors, mask_headers
 from hookstream.ssrf import SSRFRefused
 
 CHANNEL_RE = re.compile(r"^[a-z0-9._-]+$")
+# The live stream's own channels (``/v1/ws``): a destination's channel_name cannot be one.
+RESERVED_CHANNELS = {"events", "deliveries", "issues"}
 RETRYABLE_HANDSHAKE = {408, 425, 429}
 # The most an attempt reads from the server: the handshake answer and the ack frames.
 MAX_READ = 512 * 1024
@@ -56,12 +67,14 @@ class WebSocketProvider(Provider):
     def clean(cls, config, *, url=""):
         errors = {}
         target = config.get("url") or url
-        if not target:
-            errors["provider_config.url"] = ["A ws:// or wss:// url is required."]
-        elif not target.startswith(("ws://", "wss://")):
+        # No url: a channel destination of the live stream.
+        if target and not target.startswith(("ws://", "wss://")):
             errors["provider_config.url"] = ["Must start with ws:// or wss://."]
-        if not CHANNEL_RE.match(config.get("channel_name", "")):
+        channel = config.get("channel_name", "")
+        if not CHANNEL_RE.match(channel):
             errors["provider_config.channel_name"] = ["Must match ^[a-z0-9._-]+$."]
+        elif not target and channel in RESERVED_CHANNELS:
+            errors["provider_config.channel_name"] = [f"{channel!r} is a channel of the live stream itself."]
         if errors:
             raise ConfigError(errors)
         return config
@@ -69,6 +82,8 @@ class WebSocketProvider(Provider):
     def send(self, destination, message: OutboundMessage) -> Outcome:
         config = destination.provider_config or {}
         url = config.get("url") or destination.url
+        if not url:
+            return _publish_to_channel(destination, message, config.get("channel_name") or "")
         payload = message.payload
         if payload is None:
             payload = message.body.decode("utf-8", errors="replace")
@@ -96,6 +111,24 @@ class WebSocketProvider(Provider):
         with outbound.attempt_deadline(destination.timeout_ms) as deadline:
             outcome = _attempt(url, headers, frame, bool(config.get("require_ack")), deadline, base)
         return outcome
+
+
+def _publish_to_channel(destination, message: OutboundMessage, channel: str) -> Outcome:
+    """Hand the event to the live stream's ``channel`` of the destination's organization."""
+    frame = {
+        "type": "event.delivered",
+        "data": {
+            "event_id": message.event_id,
+            "destination_id": str(destination.pk),
+            "payload": message.body.decode("utf-8", errors="replace"),
+        },
+    }
+    base = {"request_url": f"stream:{channel}", "request_method": "STREAM", "request_body_size": len(message.body)}
+    try:
+        stream_bus.publish(organization_id=destination.organization_id, channels=[channel], frame=frame, strict=True)
+    except Exception as exc:  # noqa: BLE001 - Redis or the database: not handed over, so retried
+        return Outcome.retry(f"live stream unavailable: {exc}"[:500], **base)
+    return Outcome.success(**base)
 
 
 def _attempt(

@@ -112,9 +112,9 @@ BAD_CREATES = [
         "provider_config.exchange",
     ),  # noqa: E501
     (
-        "websocket without url",
+        "websocket channel destination named as a stream channel",
         {"name": "w", "type": "websocket", "provider_config": {"channel_name": "events"}},
-        "provider_config.url",
+        "provider_config.channel_name",
     ),  # noqa: E501
     (
         "websocket with an http url",

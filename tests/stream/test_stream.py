@@ -9,6 +9,8 @@ import websocket
 from django.test import Client
 
 from deliveries.engine import process_delivery
+from deliveries.models import DeliveryAttempt
+from destinations.models import Destination
 from hookstream import stream_bus
 from intake import services as intake_services
 from stream.hub import hub
@@ -216,3 +218,42 @@ def test_attempts_and_issues_reach_their_channels(stream_server, alice, bob, rec
     assert issue["channel"] == "issues" and issue["data"]["error_type"] == "http_5xx"
     assert issue["data"]["destination_id"] == destination.pk and issue["data"]["status"] == "open"
     assert _nothing_arrives(bob_ws)
+
+
+def test_a_websocket_channel_destination_publishes_to_its_stream_channel(stream_server, alice, bob):
+    created = alice.client().post(
+        "/v1/destinations",
+        {"name": "Live orders", "type": "websocket", "provider_config": {"channel_name": "live-orders"}},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    destination_id = created.json()["id"]
+    alice_ws, bob_ws = _connect(stream_server.url(alice.raw_key)), _connect(stream_server.url(bob.raw_key))
+    _subscribe(alice_ws, "live-orders")
+    _subscribe(bob_ws, "live-orders")  # the same name in another organization sees nothing
+    destination = Destination.objects.get(pk=destination_id)
+    delivery = make_delivery(make_event(alice.org, {"order": 7}), destination)
+
+    process_delivery(delivery.pk)
+
+    [frame] = _frames(alice_ws, 1)
+    assert frame == {
+        "type": "event.delivered",
+        "channel": "live-orders",
+        "data": {"event_id": delivery.event_id, "destination_id": destination_id, "payload": '{"order": 7}'},
+    }
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
+    assert DeliveryAttempt.objects.get(delivery=delivery).request_url == "stream:live-orders"
+    assert _nothing_arrives(bob_ws)
+
+
+@pytest.mark.django_db
+def test_a_channel_destination_with_no_subscriber_still_succeeds(alice):
+    destination = make_destination(alice.org, type="websocket", url="", provider_config={"channel_name": "nobody"})
+    delivery = make_delivery(make_event(alice.org), destination)
+
+    process_delivery(delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
