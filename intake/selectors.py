@@ -9,6 +9,7 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Count, QuerySet
+from django.db.models.fields.json import KT
 from django.http import Http404
 
 from destinations.models import Destination, DestinationStatus
@@ -155,6 +156,36 @@ def subscription_get(*, topic: Topic, subscription_id: str) -> Subscription:
     if subscription is None:
         raise Http404("No such subscription.")
     return subscription
+
+
+def recent_events(*, organization, source_id: str = "", topic_id: str = "", limit: int = 20) -> list[Event]:
+    """The newest events of ``organization`` (of one source or topic when given), without
+    their bodies, each with ``event_type`` (``payload.type``): what the route tester offers."""
+    events = Event.objects.filter(organization=organization)
+    if source_id:
+        events = events.filter(source_id=source_id)
+    if topic_id:
+        events = events.filter(topic_id=topic_id)
+    events = (
+        events.select_related("source", "topic")
+        .defer("body", "headers", "query", "payload")
+        .annotate(event_type=KT("payload__type"))
+        .order_by("-created_at", "-id")
+    )
+    return list(events[:limit])
+
+
+def event_for_routes(*, organization, event_id: str) -> Event:
+    """One event of ``organization`` with what filter rules and transforms read (payload,
+    headers, method, content type, client address); 404 for anything else."""
+    event = (
+        Event.objects.filter(organization=organization, pk=event_id)
+        .only("id", "payload", "headers", "method", "content_type", "source_ip", "source_id", "topic_id")
+        .first()
+    )
+    if event is None:
+        raise Http404("No such event.")
+    return event
 
 
 def event_get(*, organization, event_id: str) -> Event:
