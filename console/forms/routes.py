@@ -22,8 +22,8 @@ RECENT_EVENTS = 20
 def event_label(event) -> str:
     """``evt_… · order.created · 2025-01-31 12:00:05 · source Shop``: what the picker shows."""
     parts = [event.pk]
-    if getattr(event, "event_type", None):
-        parts.append(str(event.event_type))
+    if isinstance(event.payload, dict) and isinstance(event.payload.get("type"), str):
+        parts.append(event.payload["type"][:80])
     parts.append(event.received_at.strftime("%Y-%m-%d %H:%M:%S"))
     if event.source_id and event.source:
         parts.append(f"source {event.source.name}")
