@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from console.views import apikeys, auth, dashboard, destinations, events, intake
+from console.views import apikeys, auth, dashboard, destinations, events, intake, routes
 
 app_name = "console"
 
@@ -80,6 +80,9 @@ urlpatterns = [
         intake.SubscriptionDeleteView.as_view(),
         name="topic-subscription-delete",
     ),
+    # Trying a route's filter rules and transform on an event.
+    path("route-test/", routes.RouteTestView.as_view(), name="route-test"),
+    path("route-test/events/", routes.RouteTestEventsView.as_view(), name="route-test-events"),
     # API keys.
     path("api-keys/", apikeys.APIKeyListView.as_view(), name="apikey-list"),
     path("api-keys/new/", apikeys.APIKeyCreateView.as_view(), name="apikey-create"),

@@ -104,6 +104,19 @@ def _check_url(type_: str, url: str, provider_config: dict, *, check_address: bo
         raise ValidationError(exc.errors) from None
 
 
+def destination_target_errors(
+    *, type_: str, url: str, provider_config: dict, check_address: bool = True
+) -> dict[str, list[str]]:
+    """What ``destination_create``/``destination_update`` would refuse about this target, as
+    ``{path: [messages]}`` (empty when nothing): for a form that reports every error of a
+    submit at once, not only those of the first group the service checks."""
+    try:
+        _check_url(type_, url, provider_config, check_address=check_address)
+    except ValidationError as exc:
+        return exc.message_dict
+    return {}
+
+
 def _resolve_masks(config: dict, secret_fields, previous_plain: dict, field_prefix: str) -> dict:
     """Replace echoed masks by the stored secrets they stand for; refuse other masks."""
     resolved = dict(config)

@@ -157,6 +157,33 @@ def subscription_get(*, topic: Topic, subscription_id: str) -> Subscription:
     return subscription
 
 
+def recent_events(*, organization, source_id: str = "", topic_id: str = "", limit: int = 20) -> list[Event]:
+    """The newest events of ``organization`` (of one source or topic when given), without
+    their raw bodies: what the route tester offers."""
+    events = Event.objects.filter(organization=organization)
+    if source_id:
+        events = events.filter(source_id=source_id)
+    if topic_id:
+        events = events.filter(topic_id=topic_id)
+    events = (
+        events.select_related("source", "topic").defer("body", "headers", "query").order_by("-created_at", "-id")
+    )
+    return list(events[:limit])
+
+
+def event_for_routes(*, organization, event_id: str) -> Event:
+    """One event of ``organization`` with what filter rules and transforms read (payload,
+    headers, method, content type, client address); 404 for anything else."""
+    event = (
+        Event.objects.filter(organization=organization, pk=event_id)
+        .only("id", "payload", "headers", "method", "content_type", "source_ip", "source_id", "topic_id")
+        .first()
+    )
+    if event is None:
+        raise Http404("No such event.")
+    return event
+
+
 def event_get(*, organization, event_id: str) -> Event:
     """One event of ``organization``, its id only (enough to act on it); 404 otherwise."""
     event = Event.objects.only("id").filter(organization=organization, pk=event_id).first()

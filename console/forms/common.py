@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions as drf_exceptions
 
@@ -50,6 +51,8 @@ class APIForm(forms.Form):
                 field, words = self.place_error(path, message)
                 if only_new and field is not None and field in self.errors:
                     continue
+                if words in self.errors.get(field or NON_FIELD_ERRORS, []):
+                    continue  # found by two checks: said once
                 self.add_error(field, words)
 
 

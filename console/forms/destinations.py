@@ -9,6 +9,16 @@ the matching field; what matches no field is shown at the top of the form.
 The provider fields come from each provider's ``ConfigField`` list, prefixed ``cfg_``. Secret
 fields are password inputs; on edit they hold the masked value (``****`` + last 4), which the
 service recognises and replaces by the stored secret, so an untouched secret is kept.
+
+Fields that belong to one HTTP auth type or one signing mode carry ``data-show-when`` (the
+field deciding) and ``data-show-values`` on the page; ``forms.js`` hides them while another
+type or mode is chosen. Without JavaScript every field shows, and the values of the other auth
+types are not sent (on edit they are removed), as the signing fields of other modes are not.
+
+A refused submit reports every error at once: besides the form's own checks and the API's
+serializer (``check_the_rest``), ``check_rules`` runs the service's and the provider's checks
+(template blanks, the target URL, the provider's fields and its rules across fields, the
+signing config) on whatever is valid, so that no error waits for the next submit.
 """
 
 from __future__ import annotations
@@ -21,15 +31,38 @@ from console.forms.common import APIForm
 from destinations import selectors, services
 from destinations.models import BackoffType, Destination, DestinationStatus, HttpMethod
 from destinations.providers import REGISTRY, get_provider
+from destinations.providers.base import ConfigError
 from destinations.providers.http import mask_headers
-from destinations.signing import ALGORITHMS, DEFAULT_HEADER, MODE_HMAC, MODE_STANDARD_WEBHOOKS
-from templates_catalog.catalog import template_placeholders
+from destinations.signing import (
+    ALGORITHMS,
+    DEFAULT_HEADER,
+    MODE_HMAC,
+    MODE_STANDARD_WEBHOOKS,
+    SigningConfigError,
+    validate_signing_config,
+)
+from templates_catalog.catalog import template_defaults, template_placeholders
 
 CONFIG_PREFIX = "cfg_"
 SIGNING_NONE = "none"
 # Each type's label and description, as its provider declares them.
 TYPE_LABELS = {name: provider.label or name for name, provider in REGISTRY.items()}
 TYPE_DESCRIPTIONS = {name: provider.description for name, provider in REGISTRY.items()}
+# HTTP provider fields used by one auth type only (``HttpProvider.clean`` asks for the first
+# ones; the header name goes with the API key).
+AUTH_TYPE_FIELDS = {
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "api_key": ("api_key_header", "api_key"),
+}
+# Signing fields used by some modes only: {field: modes}.
+SIGNING_MODE_FIELDS = {
+    "signing_secret": (MODE_HMAC, MODE_STANDARD_WEBHOOKS),
+    "signing_algorithm": (MODE_HMAC,),
+    "signing_header": (MODE_HMAC,),
+    "signing_prefix": (MODE_HMAC,),
+    "signing_include_timestamp": (MODE_HMAC,),
+}
 # How the fields are grouped on the page: (legend, field names; cfg_* and signing_* are added).
 GROUPS = (
     ("Destination", ("name", "slug", "status")),
@@ -123,6 +156,16 @@ class DestinationForm(APIForm):
             del self.fields["headers"]
         for spec in self.provider.fields:
             self.fields[CONFIG_PREFIX + spec.name] = self._config_field(spec)
+        # {field: (the field deciding whether it is used, the values for which it is)}.
+        self.shown_when: dict[str, tuple[str, tuple[str, ...]]] = {}
+        if CONFIG_PREFIX + "auth_type" in self.fields:
+            for auth_type, names in AUTH_TYPE_FIELDS.items():
+                for name in names:
+                    if CONFIG_PREFIX + name in self.fields:
+                        self.shown_when[CONFIG_PREFIX + name] = (CONFIG_PREFIX + "auth_type", (auth_type,))
+        if "signing_mode" in self.fields:
+            for name, modes in SIGNING_MODE_FIELDS.items():
+                self.shown_when[name] = ("signing_mode", modes)
         for name in self.placeholders():
             if name in self.fields:
                 self.fields[name].widget.attrs["class"] = "fill-in"
@@ -241,6 +284,8 @@ class DestinationForm(APIForm):
             elif legend == "Signing":
                 names = [n for n in self.fields if n.startswith("signing_")]
             bound = [self[name] for name in names if name in self.fields]
+            for field in bound:
+                field.show_when, field.show_values = self.shown_when.get(field.name, ("", ()))
             if bound:
                 result.append((legend, bound))
         return result
@@ -276,16 +321,31 @@ class DestinationForm(APIForm):
         except ValueError:
             raise forms.ValidationError("Whole numbers of seconds, separated by commas.") from None
 
-    def _clean_config(self) -> dict:
-        config = {}
+    def used(self, name: str) -> bool:
+        """Whether field ``name`` is used with the auth type and signing mode chosen."""
+        if name not in self.shown_when:
+            return True
+        deciding, values = self.shown_when[name]
+        return (self.cleaned_data.get(deciding) or "") in values
+
+    def _config_values(self) -> tuple[dict, list[str]]:
+        """The provider config the form stands for (``None`` removes a key on edit) and the
+        names of the fields that are not valid JSON."""
+        config: dict = {}
+        bad_json = []
         for spec in self.provider.fields:
             name = CONFIG_PREFIX + spec.name
             value = self.cleaned_data.get(name)
+            if not self.used(name):
+                # Another auth type's value is not kept (the page hid it).
+                if self.destination is not None:
+                    config[spec.name] = None
+                continue
             if spec.kind is dict and isinstance(value, str) and value.strip():
                 try:
                     value = json.loads(value)
                 except ValueError:
-                    self.add_error(name, "Not valid JSON.")
+                    bad_json.append(name)
                     continue
             if spec.kind is bool:
                 config[spec.name] = bool(value)
@@ -294,6 +354,13 @@ class DestinationForm(APIForm):
                     config[spec.name] = None  # removes the key (PATCH semantics)
             else:
                 config[spec.name] = value
+        return config, bad_json
+
+    def _clean_config(self) -> dict:
+        config, bad_json = self._config_values()
+        for name in bad_json:
+            if "Not valid JSON." not in self.errors.get(name, []):
+                self.add_error(name, "Not valid JSON.")
         return config
 
     def _signing(self):
@@ -364,6 +431,88 @@ class DestinationForm(APIForm):
         for name in dropped:
             if name not in self.errors:
                 self.add_error(name, "Not kept after the errors on this form: enter the secret again.")
+
+    # --- every error in one submit -----------------------------------------------------------
+
+    def check_rules(self) -> None:
+        """After a refused submit: add what the service and the provider would also refuse
+        (``rule_errors``) beside the fields that show no error yet."""
+        if not hasattr(self, "cleaned_data"):
+            return
+        self.add_api_errors(self.rule_errors(), only_new=True)
+
+    def rule_errors(self) -> dict[str, list[str]]:
+        """The service's checks run one by one on the valid part of the form, each whatever
+        the others found: the template's blanks, the target URL, the provider config (its
+        fields, then its rules across fields on the fields that passed) and the signing."""
+        cleaned = self.cleaned_data
+        errors: dict[str, list[str]] = {}
+
+        def found(more: dict) -> None:
+            for path, messages in more.items():
+                errors.setdefault(path, []).extend(m for m in messages if m not in errors.get(path, []))
+
+        if self.template is not None:
+            for path, name in zip(template_placeholders(self.template), self.placeholders(), strict=True):
+                if name in self.fields and self.data.get(name, "") in ("", None):
+                    found({".".join(path): [f"Required by the {self.template.id} template."]})
+
+        config, bad_json = self._config_values()
+        if self.destination is not None:
+            stored = selectors.masked_provider_config(self.destination)
+            config = {k: v for k, v in {**stored, **config}.items() if v is not None}
+        if self.destination is None or self.template is not None:
+            # The template's defaults under the values given, as the service applies them.
+            defaults = template_defaults(self.template).get("provider_config", {}) if self.template else {}
+            config = {**defaults, **config}
+        url = cleaned.get("url", self.destination.url if self.destination else "") or ""
+        if "url" in self.fields and "url" in self.errors:
+            url = None  # the form already refused it
+        if url is not None:
+            changed = self.destination is None or url != self.destination.url or "url" in config
+            found(
+                services.destination_target_errors(
+                    type_=self.type, url=url, provider_config=config, check_address=changed
+                )
+            )
+
+        # Fields the form refused are left out: their errors are already shown.
+        config = {
+            key: value
+            for key, value in config.items()
+            if CONFIG_PREFIX + key not in self.errors and CONFIG_PREFIX + key not in bad_json
+        }
+        try:
+            self.provider.validate_config(config, url=url or "")
+        except ConfigError as exc:
+            found(exc.errors)
+            # validate_config checks the rules across fields only when every field passed:
+            # check them on the fields that did.
+            passed = {spec.name: spec.default for spec in self.provider.fields if spec.default is not None}
+            passed.update(
+                {k: v for k, v in config.items() if f"provider_config.{k}" not in exc.errors and v not in (None, "")}
+            )
+            try:
+                self.provider.clean(passed, url=url or "")
+            except ConfigError as more:
+                found(more.errors)
+            except (TypeError, ValueError, KeyError):
+                pass  # a rule needing a field that failed: its own error is shown
+
+        if "signing_mode" in self.fields and "signing_mode" in cleaned:
+            signing = self._signing()
+            unchanged_secret = (
+                signing is not None
+                and self.destination is not None
+                and signing.get("secret") == self.initial.get("signing_secret")
+            )
+            if unchanged_secret:
+                signing.pop("secret")  # the stored secret, shown masked: checked when it was saved
+            try:
+                validate_signing_config(signing)
+            except SigningConfigError as exc:
+                found({k: v for k, v in exc.errors.items() if not (unchanged_secret and k == "signing_config.secret")})
+        return errors
 
     # --- errors of the API ------------------------------------------------------------------
 

@@ -161,6 +161,7 @@ class DestinationFormView(ServiceFormView):
         return redirect(self.success_url(destination))
 
     def refused(self, form) -> None:
+        form.check_rules()  # what the service did not get to check
         form.forget_secrets()
 
 

@@ -1,4 +1,4 @@
-"""Events: the list (filters, "older" pages) and one event with its deliveries, an attempts
+"""Events: the list (filters, search, newer and older pages) and one event with its deliveries, an attempts
 timeline and a Retry button."""
 
 from __future__ import annotations
@@ -52,9 +52,16 @@ class EventListView(ConsoleMixin, TemplateView):
                 events = events.filter(source_id=wanted["source_id"])
             if wanted["destination_id"]:
                 events = events_delivered_to(events, destination_id=wanted["destination_id"])
+            if wanted["after"]:
+                events = events.filter(received_at__gte=wanted["after"])
+            if wanted["before"]:
+                events = events.filter(received_at__lt=wanted["before"])
+            if wanted["search"]:
+                events = selectors.events_search(events, wanted["search"])
         elif form.is_bound:
             events = events.none()
-        page = page_of(self.request, events)
+        # By arrival, as GET /v1/events: one index serves the order, both cursors and the range.
+        page = page_of(self.request, events, field="received_at")
         summaries = delivery_status_counts(event_ids=[event.pk for event in page.rows])
         for event in page.rows:
             event.status_label = event.status.replace("_", " ")

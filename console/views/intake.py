@@ -15,6 +15,7 @@ from console.base import ConsoleMixin, LookupFirstMixin
 from console.forms.intake import ConnectionForm, SourceForm, SubscriptionForm, TopicForm
 from console.paging import page_of
 from console.views.generic import DeleteView, ServiceFormView
+from console.views.routes import tester_form
 from destinations.selectors import destination_choices
 from hookstream import crypto
 from intake import selectors, services
@@ -173,6 +174,11 @@ class ConnectionFormView(ServiceFormView):
             destinations.append((current.destination_id, f"{current.destination.name} (deleted)"))
         return {"sources": selectors.source_choices(organization=self.organization), "destinations": destinations}
 
+    def get_context_data(self, form) -> dict:
+        source_id = form["source_id"].value() or ""
+        tester = tester_form(self.organization, source_id=source_id)
+        return {**super().get_context_data(form), "tester": tester}
+
     def success_url(self, connection) -> str:
         return reverse("console:connection-list")
 
@@ -238,6 +244,7 @@ def topic_page_context(topic: Topic, form: SubscriptionForm, request) -> dict:
         "publish_url": publish_url(topic, request),
         "subscriptions": selectors.topic_subscriptions(topic=topic),
         "form": form,
+        "tester": tester_form(topic.organization_id, topic_id=topic.pk),
     }
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.urls import reverse
 
 from deliveries.models import DeadLetter, DeliveryStatus, ReplayJob
+from destinations import selectors
 from destinations.models import CircuitState, CircuitStateValue, Destination
-from tests.console.test_destinations import _client, _form_data
+from tests.console.test_destinations import _client, _form_data, _http_destination
 from tests.console.test_events import attempt
 from tests.factories import make_delivery, make_destination, make_event
 
@@ -188,3 +189,96 @@ def test_the_confirmation_of_another_organizations_destination_is_a_404(alice, b
     _dead(destination, reason="retries_exhausted")
     url = reverse("console:destination-dead-letters-retry-confirm", args=[destination.pk])
     assert _client(alice).get(url).status_code == 404
+
+
+def test_the_destination_form_reports_the_service_and_provider_rules_with_the_rest(alice):
+    # Four kinds of error, each found by a different check: the form (a malformed list), the
+    # API serializer (a time-out below its minimum), the service (an http destination needs
+    # a URL) and the provider's rule across fields (bearer auth needs a token).
+    response = _client(alice).post(
+        reverse("console:destination-create") + "?type=http",
+        _form_data(url="", retry_intervals="ten", timeout_ms="1", cfg_auth_type="bearer", signing_mode="hmac"),
+    )
+    form = response.context["form"]
+    assert response.status_code == 400
+    assert "Whole numbers of seconds" in form.errors["retry_intervals"][0]
+    assert "timeout_ms" in form.errors
+    assert form.errors["url"] == ["This field is required for http destinations."]
+    assert form.errors["cfg_token"] == ["Required when auth_type is 'bearer'."]
+    assert form.errors["signing_secret"] == ["A non-empty string is required."]
+    assert not Destination.objects.filter(organization=alice.org).exists()
+
+
+def test_a_refusal_by_the_service_also_shows_the_provider_rules(alice):
+    # The form and the serializer pass; the service refuses the URL first, and the provider's
+    # rule (basic auth needs a password) is reported in the same answer.
+    response = _client(alice).post(
+        reverse("console:destination-create") + "?type=http",
+        _form_data(url="ftp://files.example.com/", cfg_auth_type="basic", cfg_username="ops"),
+    )
+    form = response.context["form"]
+    assert "Must be an http:// or https:// URL with a host." in form.errors["url"]
+    assert form.errors["cfg_password"] == ["Required when auth_type is 'basic'."]
+    assert "cfg_username" not in form.errors
+    html = response.content.decode()
+    assert html.count("Required when auth_type is &#x27;basic&#x27;.") == 1  # said once
+
+
+def test_a_template_blank_is_reported_with_the_other_errors(alice):
+    response = _client(alice).post(
+        reverse("console:destination-create-from-template", args=["slack"]),
+        _form_data(name="Ops", url="", retry_intervals="ten", headers=""),
+    )
+    form = response.context["form"]
+    assert form.errors["url"] == ["Required by the slack template."]
+    assert "Whole numbers of seconds" in form.errors["retry_intervals"][0]
+
+
+def test_an_unchanged_masked_signing_secret_is_not_reported_on_edit(alice):
+    destination = _http_destination(alice.org)
+    client = _client(alice)
+    edit = reverse("console:destination-edit", args=[destination.pk])
+    form = client.get(edit).context["form"]
+    data = {name: value for name, value in form.initial.items() if value not in (None, False)}
+    data.update(retry_intervals="ten", headers="", circuit_breaker_enabled="on")
+    response = client.post(edit, data)
+    form = response.context["form"]
+    assert response.status_code == 400
+    assert list(form.errors) == ["retry_intervals"]
+
+
+# --- fields of the chosen auth type and signing mode ------------------------------------------------
+
+
+def test_the_form_marks_the_fields_of_each_auth_type_and_signing_mode(alice):
+    html = _client(alice).get(reverse("console:destination-create") + "?type=http").content.decode()
+    assert 'id="field-cfg_token" data-show-when="cfg_auth_type" data-show-values="bearer"' in html
+    assert 'id="field-cfg_password" data-show-when="cfg_auth_type" data-show-values="basic"' in html
+    assert 'id="field-cfg_api_key_header" data-show-when="cfg_auth_type" data-show-values="api_key"' in html
+    assert 'id="field-signing_secret" data-show-when="signing_mode" data-show-values="hmac standard_webhooks"' in html
+    assert 'id="field-signing_prefix" data-show-when="signing_mode" data-show-values="hmac"' in html
+    # Used whatever the auth type: no condition.
+    assert 'id="field-cfg_routing_key">' in html and 'id="field-cfg_auth_type">' in html
+    assert "console/forms.js" in html
+
+
+def test_the_values_of_another_auth_type_are_not_kept(alice):
+    client = _client(alice)
+    client.post(
+        reverse("console:destination-create") + "?type=http",
+        _form_data(cfg_auth_type="bearer", cfg_token="tok-1234567890", cfg_username="left-over", cfg_password="pw"),
+    )
+    destination = Destination.objects.get(organization=alice.org)
+    config = selectors.masked_provider_config(destination)
+    assert config["auth_type"] == "bearer" and config["token"].endswith("7890")
+    assert "username" not in config and "password" not in config
+
+    # Switching to basic on edit removes the bearer token.
+    edit = reverse("console:destination-edit", args=[destination.pk])
+    form = client.get(edit).context["form"]
+    data = {name: value for name, value in form.initial.items() if value not in (None, False)}
+    data.update(headers="", circuit_breaker_enabled="on", cfg_auth_type="basic", cfg_username="ops", cfg_password="pw")
+    assert client.post(edit, data).status_code == 302
+    destination.refresh_from_db()
+    config = selectors.masked_provider_config(destination)
+    assert config["auth_type"] == "basic" and config["username"] == "ops" and "token" not in config
