@@ -172,8 +172,13 @@ def _rollup_groups(rows, keys: dict) -> dict:
     month of fifty destinations is 36,000 rows: they are not read one by one)."""
     histogram = {f"h{i}": Sum(Cast(KT(f"latency_histogram__{i}"), BigIntegerField())) for i in range(HISTOGRAM_SIZE)}
     sums = {f"sum_{field}": Sum(field) for field in _COUNT_FIELDS}
+    if keys:
+        grouped = rows.annotate(**keys).values(*keys).annotate(**sums, **histogram).order_by()
+    else:
+        total = rows.aggregate(**sums, **histogram)
+        grouped = [total] if total["sum_attempt_count"] is not None else []
     result = {}
-    for row in rows.annotate(**keys).values(*keys).annotate(**sums, **histogram).order_by():
+    for row in grouped:
         counts = [row[f"h{i}"] or 0 for i in range(HISTOGRAM_SIZE)]
         result[tuple(row[key] for key in keys)] = {
             **{field: row[f"sum_{field}"] or 0 for field in _COUNT_FIELDS},

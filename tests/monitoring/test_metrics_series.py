@@ -160,6 +160,9 @@ def _roll_up(history):
 
 
 def test_totals_group_by_destination_or_not_at_all_and_read_rollups_not_raw_rows(alice, history):
+    # A second destination, and an hour earlier: several rollup rows add up.
+    other = make_destination(alice.org, name="Other")
+    _attempt(alice.org, other, "success", 20, history["at"] - timedelta(minutes=30))
     _roll_up(history)
     # Gone from the raw tables: the figures below can only come from the rollups.
     DeliveryAttempt.objects.all().delete()
@@ -180,10 +183,16 @@ def test_totals_group_by_destination_or_not_at_all_and_read_rollups_not_raw_rows
 
     assert set(everything) == {()}
     total = everything[()]
-    assert (total["attempt_count"], total["success_count"], total["failure_count"]) == (5, 4, 1)
-    assert total["dead_letter_count"] == 1 and sum(total["latency_histogram"]) == 5
+    assert (total["attempt_count"], total["success_count"], total["failure_count"]) == (6, 5, 1)
+    assert total["dead_letter_count"] == 1 and sum(total["latency_histogram"]) == 6
     assert per_destination == {}
-    assert mine == {(history["destination"].id,): total}
+    assert list(mine) == [(history["destination"].id,)]
+    billing = mine[(history["destination"].id,)]
+    assert (billing["attempt_count"], billing["success_count"], billing["failure_count"]) == (5, 4, 1)
+    assert billing["dead_letter_count"] == 1 and billing["duration_sum_ms"] == 3200
+    by_hour = rollups.delivery_totals(organization=alice.org, after=after, before=before, by=("bucket",))
+    assert sorted(values["attempt_count"] for values in by_hour.values()) == [1, 5]
+    # The ten events of the source (the attempts' events are received now, after the range).
     assert rollups.volume_total(organization=alice.org, after=after, before=before) == 10
 
 
