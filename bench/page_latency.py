@@ -1,4 +1,5 @@
-"""List page latency at 10k and at 1M rows: events, delivery attempts and destinations.
+"""List page and metrics latency at 10k and at 1M rows: events, delivery attempts,
+destinations, and the metrics over time.
 
     .venv/bin/python bench/page_latency.py                  # 10k, then 1M rows: < 3 minutes
     .venv/bin/python bench/page_latency.py --rows 200000    # a quicker run
@@ -8,14 +9,18 @@ On the production-shaped stack (``bench.stack.Stack``: PostgreSQL, Redis, gunico
 a Celery worker and beat), one organization gets 5 sources and 50 HTTP destinations through
 the API, then ``--base-rows`` events, each with one delivery and one delivery attempt, seeded
 with bulk SQL (``INSERT … SELECT generate_series``) over the last 7 days. Every 20th event's
-delivery is dead (its attempt failed, in the dead letter queue); the others succeeded, so
-beat and the worker have nothing to do. Each scenario below is measured (one client,
+delivery is dead (its attempt failed, a dead letter row waits); the others succeeded, so
+beat and the worker have nothing to do. After each seeding the metric rollups are rebuilt by
+the rollup job itself (``monitoring.rollups.rollups_advance``, from the oldest seeded hour up
+to now), as if beat had rolled the rows up while they arrived. Each scenario below is measured (one client,
 keep-alive, ``--samples`` requests after a warm-up) at that size; then the tables grow to
 ``--rows`` with older rows, are ``VACUUM ANALYZE``d, and every scenario is measured again.
 
 A scenario is a first page (default page size, 20) or a deep page: the cursor of the row at
 90 % of the table's depth (the cursor is the list's timestamp and id of the last row seen:
-``received_at`` for events, ``created_at`` for attempts). The
+``received_at`` for events, ``created_at`` for attempts). A metrics scenario is a series
+over the hour (or day) before the newest seeded row, the same window at both sizes, or the
+overview of today. The
 figure is p50(large) / p50(base) per scenario: the baseline is the same request on the same
 stack in the same run. Goal: <= 1.5 for every scenario.
 
@@ -96,8 +101,17 @@ SEED_SQL = [
     FROM (SELECT k, k %% {dead_every} = 0 AS dead, now() - k * %(spacing)s * interval '1 second' AS at
           FROM generate_series(%(lo)s, %(hi)s - 1) AS k) AS rows
     """,
+    """
+    INSERT INTO deliveries_deadletter (id, organization_id, delivery_id, destination_id, event_id, reason,
+                                       last_error, created_at)
+    SELECT 'dlq_' || md5('l' || k), %(org)s, 'dlv_' || md5('d' || k),
+           (%(destinations)s::text[])[1 + k %% {destinations}], 'evt_' || md5('e' || k), 'retries_exhausted',
+           'HTTP 500', at
+    FROM (SELECT k, now() - k * %(spacing)s * interval '1 second' AS at
+          FROM generate_series(%(lo)s, %(hi)s - 1) AS k WHERE k %% {dead_every} = 0) AS rows
+    """,
 ]
-SEEDED_TABLES = ("intake_event", "deliveries_delivery", "deliveries_deliveryattempt")
+SEEDED_TABLES = ("intake_event", "deliveries_delivery", "deliveries_deliveryattempt", "deliveries_deadletter")
 
 
 def encode_cursor(created_at, pk: str) -> str:
@@ -148,6 +162,83 @@ def seed(stack: Stack, *, lo: int, hi: int, rows: int, sources: list[str], desti
     return time.monotonic() - began
 
 
+def _django(stack: Stack) -> None:
+    """Django in this process, on the stack's database (for the rollup job and EXPLAIN)."""
+    os.environ.update(stack.env)
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
+    import django
+
+    django.setup()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def roll_up(stack: Stack) -> dict:
+    """Rebuild the metric rollups from the oldest seeded hour with the rollup job itself, one
+    step (at most ``MAX_STEP``) at a time, as beat would have while the rows arrived. Beat runs
+    meanwhile; the job's lock on its state row keeps the two from counting a row twice.
+    Returns the seconds spent and the plan of the attempts scan of the last (steady-state,
+    about a minute) step and of a full step."""
+    _django(stack)
+    from datetime import timedelta
+
+    from django.db import connection, reset_queries, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from monitoring import rollups
+    from monitoring.models import DeliveryRollup, RollupState, VolumeRollup
+
+    began = time.monotonic()
+    oldest = stack.sql("SELECT min(created_at) FROM deliveries_deliveryattempt")[0][0]
+    start = oldest.replace(minute=0, second=0, microsecond=0)
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(
+            name=rollups.STATE, defaults={"rolled_until": start}
+        )
+        DeliveryRollup.objects.all().delete()
+        VolumeRollup.objects.all().delete()
+        state.rolled_until = start
+        state.save()
+    scans = []
+    target = timezone.now() - rollups.ROLL_LAG
+    reached = start
+    while reached < target:
+        reset_queries()  # the capture reads a log that stops growing at 9,000 statements
+        with CaptureQueriesContext(connection) as captured:
+            reached = rollups.rollups_advance()
+        scans += [q["sql"] for q in captured.captured_queries if 'FROM "deliveries_deliveryattempt"' in q["sql"]]
+    seconds = time.monotonic() - began
+    # A steady-state run, what beat reads every minute: its statements, the run rolled back.
+    reset_queries()
+    with CaptureQueriesContext(connection) as captured:
+        try:
+            with transaction.atomic():
+                rollups.rollups_advance(now=timezone.now() + timedelta(seconds=60))
+                raise _RolledBack
+        except _RolledBack:
+            pass
+    minute = [q["sql"] for q in captured.captured_queries if 'FROM "deliveries_deliveryattempt"' in q["sql"]]
+    plans = {}
+    for label, sql in (("full step", scans[0] if scans else None), ("one minute", minute[0] if minute else None)):
+        if sql is None:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            text = "\n".join(row[0] for row in cursor.fetchall())
+        execution = re.search(r"Execution Time: ([\d.]+) ms", text)
+        plans[label] = {
+            "indexes": sorted(set(re.findall(r"Index (?:Only )?Scan (?:Backward )?(?:using|on) (\w+)", text))),
+            "seq_scans": sorted(set(re.findall(r"Seq Scan on (\w+)", text))),
+            "execution_ms": float(execution.group(1)) if execution else None,
+            "plan": text,
+        }
+    return {"seconds": seconds, "steps": len(scans), "plans": plans}
+
+
 def deep_cursor(stack: Stack, table: str, field: str, depth: int) -> str:
     """The cursor a client holds after paging down to row ``depth`` (the list's order)."""
     row = stack.sql(
@@ -171,6 +262,13 @@ def scenarios(stack: Stack, *, count: int, sources: list[str], destinations: lis
     after = (middle - _hours(1)).isoformat().replace("+00:00", "Z")
     before = middle.isoformat().replace("+00:00", "Z")
     source, destination = sources[0], destinations[0]
+    # The hour (and day) before the newest seeded attempt: the same window at both sizes (the
+    # large size adds older rows), so the same rollup rows answer it.
+    newest = stack.sql(
+        "SELECT max(created_at) FROM deliveries_deliveryattempt WHERE organization_id = %s", (stack.org_id,)
+    )[0][0]
+    hour = f"after={_iso(newest - _hours(1))}&before={_iso(newest)}"
+    day = f"after={_iso(newest - _hours(24))}&before={_iso(newest)}"
     return [
         ("events: first page", "/v1/events"),
         ("events: deep page", f"/v1/events?cursor={events_deep}"),
@@ -197,7 +295,23 @@ def scenarios(stack: Stack, *, count: int, sources: list[str], destinations: lis
         ("attempts: status=failed, first", "/v1/delivery-attempts?status=failed"),
         ("attempts: is_dlq=true, deep", f"/v1/delivery-attempts?is_dlq=true&cursor={attempts_deep}"),
         ("destinations: first page", "/v1/destinations"),
+        ("metrics: overview (today)", "/v1/metrics/overview"),
+        ("metrics: volume, 1 h by hour", f"/v1/metrics/volume?{hour}"),
+        ("metrics: deliveries, 1 h by hour", f"/v1/metrics/deliveries?{hour}"),
+        ("metrics: latency, 1 h by hour", f"/v1/metrics/latency?{hour}"),
+        ("metrics: latency, 24 h by day", f"/v1/metrics/latency?{day}&granularity=day"),
+        (
+            "metrics: deliveries, 24 h by day, destination_id",
+            f"/v1/metrics/deliveries?{day}&granularity=day&destination_id={destination}",
+        ),
+        ("metrics: volume, 24 h by day, source_id", f"/v1/metrics/volume?{day}&granularity=day&source_id={source}"),
     ]
+
+
+def _iso(moment) -> str:
+    from urllib.parse import quote
+
+    return quote(moment.isoformat())
 
 
 def _hours(n: int):
@@ -227,7 +341,8 @@ def measure_all(stack: Stack, paths: list[tuple[str, str]], *, samples: int, war
                 if n >= warmup:
                     timings[name].append(elapsed * 1000)
                 if name not in rows:
-                    rows[name] = len(next(v for v in json.loads(body).values() if isinstance(v, list)))
+                    lists = [v for v in json.loads(body).values() if isinstance(v, list)]
+                    rows[name] = len(lists[0]) if lists else 1  # the overview is one object
     finally:
         conn.close()
     return {
@@ -238,37 +353,39 @@ def measure_all(stack: Stack, paths: list[tuple[str, str]], *, samples: int, war
 
 def explain_all(stack: Stack, paths: list[tuple[str, str]]) -> dict[str, dict]:
     """Run each request in process, capture its SQL and EXPLAIN ANALYZE the list query."""
-    os.environ.update(stack.env)
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookstream.settings")
-    import django
-
-    django.setup()
-    from django.db import connection
+    _django(stack)
+    from django.db import connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_X_API_KEY=stack.api_key)
     plans = {}
     for name, path in paths:
+        reset_queries()  # the capture reads a log that stops growing at 9,000 statements
         with CaptureQueriesContext(connection) as captured:
             assert client.get(path).status_code == 200, path
-        # The page query: the SELECT with the LIMIT (the key lookup and its UPDATE are not).
-        selects = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and "LIMIT" in q["sql"]]
-        sql = max(selects, key=len)
+        selects = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+        if name.startswith("metrics"):
+            # Every read of the data tables and the rollups (times summed).
+            statements = [sql for sql in selects if re.search(r'FROM "(deliveries|monitoring|intake)_', sql)]
+        else:
+            # The page query: the SELECT with the LIMIT (the key lookup and its UPDATE are not).
+            statements = [max((sql for sql in selects if "LIMIT" in sql), key=len)]
+        texts = []
         # On the application's own connection, so with its session settings (no JIT).
         with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-            plan = [row[0] for row in cursor.fetchall()]
-            text = "\n".join(plan)
-            execution = re.search(r"Execution Time: ([\d.]+) ms", text)
-            plans[name] = {
-                "indexes": sorted(set(re.findall(r"Index (?:Only )?Scan (?:Backward )?using (\w+)", text))),
-                "seq_scans": sorted(set(re.findall(r"Seq Scan on (\w+)", text))),
-                "execution_ms": float(execution.group(1)) if execution else None,
-                "sql": sql,
-                "plan": plan,
-            }
+            for sql in statements:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                texts.append("\n".join(row[0] for row in cursor.fetchall()))
+        text = "\n".join(texts)
+        executions = [float(ms) for ms in re.findall(r"Execution Time: ([\d.]+) ms", text)]
+        plans[name] = {
+            "indexes": sorted(set(re.findall(r"Index (?:Only )?Scan (?:Backward )?(?:using|on) (\w+)", text))),
+            "seq_scans": sorted(set(re.findall(r"Seq Scan on (\w+)", text))),
+            "execution_ms": round(sum(executions), 3) if executions else None,
+            "sql": "\n".join(statements),
+            "plan": text.splitlines(),
+        }
     return plans
 
 
@@ -288,9 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     plans: dict[str, dict] = {}
     seconds: dict[str, float] = {}
+    rollup_plans: dict[str, dict] = {}
     # The limiter runs as in production, with a limit no single client reaches.
     extra_env = {"HOOKSTREAM_RATE_LIMIT_PER_MINUTE": "1000000000", "LOG_LEVEL": "WARNING"}
-    with Stack(db_name=args.db_name, redis_db=args.redis_db, extra_env=extra_env) as stack:
+    # The worker logs at the same level, so it is asked whether it is up (it prints no "ready").
+    with Stack(db_name=args.db_name, redis_db=args.redis_db, extra_env=extra_env, worker_loglevel="WARNING") as stack:
         sources = [stack.api("POST", "/v1/sources", {"name": f"bench source {n}"})["id"] for n in range(SOURCES)]
         destinations = [
             stack.http_destination(f"https://bench.example.com/hook/{n}", name=f"bench destination {n}")["id"]
@@ -300,6 +419,17 @@ def main(argv: list[str] | None = None) -> int:
         for label, lo, hi in (("base", 0, args.base_rows), ("large", args.base_rows, args.rows)):
             seconds[f"seed_{label}"] = seed(stack, lo=lo, hi=hi, rows=args.rows, **seeded)
             print(f"[seed] {hi:,} rows per table ({seconds[f'seed_{label}']:.1f} s)", file=sys.stderr)
+            rolled = roll_up(stack)
+            seconds[f"rollup_{label}"] = rolled["seconds"]
+            rollup_plans[label] = {
+                k: {f: v[f] for f in ("indexes", "seq_scans", "execution_ms")} for k, v in rolled["plans"].items()
+            }
+            print(
+                f"[rollup] {rolled['steps']} steps ({rolled['seconds']:.1f} s): {rollup_plans[label]}", file=sys.stderr
+            )
+            if args.explain:
+                for plan_label, plan in rolled["plans"].items():
+                    print(f"\n--- rollup job, {label}, {plan_label}\n{plan['plan']}", file=sys.stderr)
             paths = scenarios(stack, count=hi, **seeded)
             for name, figures in measure_all(stack, paths, samples=args.samples).items():
                 results.setdefault(name, {})[label] = figures
@@ -346,14 +476,22 @@ def main(argv: list[str] | None = None) -> int:
             "db ms large",
             "indexes",
         ],
-        title=f"List page latency (ms): {args.base_rows:,} rows (base) vs {args.rows:,} rows (large) per table, "
+        title=f"List page and metrics latency (ms): {args.base_rows:,} rows (base) vs {args.rows:,} rows (large) "
+        "per table, "
         f"{args.samples} requests each (round-robin), one keep-alive client; db ms: EXPLAIN ANALYZE execution time",
     )
     met = worst <= GOAL_RATIO
     print(f"\nworst ratio {worst:.2f} (goal <= {GOAL_RATIO} in every scenario: {'met' if met else 'NOT met'})")
     print(
         f"seeding: {seconds['seed_base']:.1f} s to {args.base_rows:,}, {seconds['seed_large']:.1f} s to {args.rows:,}"
+        f"; rollup job over the seeded rows: {seconds['rollup_base']:.1f} s, {seconds['rollup_large']:.1f} s"
     )
+    for label, by_step in rollup_plans.items():
+        for step, plan in by_step.items():
+            print(
+                f"rollup job, {label}, {step}: {plan['execution_ms']} ms, indexes {','.join(plan['indexes']) or '—'}, "
+                f"seq scans {','.join(plan['seq_scans']) or '—'}"
+            )
     if args.explain:
         for name, plan in plans["large"].items():
             print(f"\n--- {name}\n{plan['sql']}\n" + "\n".join(plan["plan"]))
@@ -367,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": {"base": args.base_rows, "large": args.rows},
             "scenarios": figures,
             "seed_seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "rollup_job_plans": rollup_plans,
             "config": {"samples": args.samples, "sources": SOURCES, "destinations": DESTINATIONS},
             "machine": machine(),
             "uptime": uptime(),

@@ -351,12 +351,14 @@ class OverviewSerializer(serializers.Serializer):
     success_rate_today = serializers.FloatField(
         allow_null=True, help_text="Percent of today's attempts that succeeded."
     )
-    dlq_count = serializers.IntegerField(help_text="Dead letters waiting.")
+    dlq_count = serializers.IntegerField(help_text="Dead letters waiting (counted up to 10,000).")
     active_destinations = serializers.IntegerField()
     open_issues = serializers.IntegerField()
     open_circuits = serializers.IntegerField()
     since = serializers.DateTimeField(help_text="Start of today (UTC).")
-    latency_ms = serializers.DictField(help_text="p50 / p95 of today's attempts.")
+    latency_ms = serializers.DictField(
+        help_text="p50 / p95 of today's attempts, from the rollups' histogram (interpolated within a bucket)."
+    )
     # This project's earlier field names, kept for existing clients.
     events = serializers.IntegerField()
     success_rate = serializers.FloatField(allow_null=True, help_text="A fraction (0.75), unlike success_rate_today.")

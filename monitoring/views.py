@@ -272,22 +272,18 @@ class LatencySeriesView(APIView):
         organization = request._request.organization
         after, before, granularity = _range(request, self)
         destination_id = request.query_params.get("destination_id") or None
-        series = rollups.delivery_series(
+        series = rollups.delivery_totals(
             organization=organization,
             after=after,
             before=before,
             granularity=granularity,
-            destination_id=destination_id,
+            by=("bucket",),
+            destination_ids=[destination_id] if destination_id else None,
         )
-        buckets: dict = {}
-        for (bucket, _), values in series.items():
-            current = buckets.setdefault(bucket, {"histogram": [], "count": 0})
-            current["histogram"] = rollups._add_histograms(current["histogram"], values["latency_histogram"])
-            current["count"] += sum(values["latency_histogram"] or [])
         rows = []
-        for bucket in sorted(buckets):
-            histogram = buckets[bucket]["histogram"]
-            row = {"bucket": _iso(bucket), "count": buckets[bucket]["count"]}
+        for (bucket,), values in sorted(series.items()):
+            histogram = values["latency_histogram"]
+            row = {"bucket": _iso(bucket), "count": sum(histogram)}
             if destination_id:
                 row["destination_id"] = destination_id
             for label, fraction in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):

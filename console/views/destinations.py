@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from console.base import ConsoleMixin, LookupFirstMixin
@@ -30,22 +31,38 @@ from destinations.models import CircuitStateValue, DestinationStatus, Destinatio
 from destinations.providers import get_provider
 from destinations.providers.http import mask_headers
 from destinations.serializers import DestinationWriteSerializer
+from monitoring import selectors as monitoring_selectors
 from templates_catalog.catalog import all_templates, get_template, template_placeholders
 
 RECENT_ATTEMPTS = 20
+# The list's success rate, p95 and dead letters cover this many hours (whole hours, UTC).
+FIGURES_HOURS = 24
 DEAD_LETTERS_SHOWN = 50
 # Seconds between refreshes of the live part of the detail page.
 LIVE_REFRESH_SECONDS = 2
 
 
 class DestinationListView(ConsoleMixin, TemplateView):
+    """The destinations, each with its success rate, p95 latency and dead letters over the last
+    ``FIGURES_HOURS`` hours (read for the page's rows from the monitoring rollups)."""
+
     template_name = "console/destinations/list.html"
 
     def get_context_data(self, **kwargs):
         destinations = delivery_selectors.destinations_with_delivery_counts(organization=self.organization)
         destinations = destinations.select_related("circuit")
         rows = delivery_selectors.with_last_attempt(destinations)
-        return super().get_context_data(page=page_of(self.request, rows), **kwargs)
+        page = page_of(self.request, rows)
+        now = timezone.now()
+        figures = monitoring_selectors.destination_figures(
+            organization=self.organization,
+            destination_ids=[row.pk for row in page.rows],
+            after=now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=FIGURES_HOURS - 1),
+            before=now,
+        )
+        for row in page.rows:
+            row.figures = figures.get(row.pk)
+        return super().get_context_data(page=page, figures_hours=FIGURES_HOURS, **kwargs)
 
 
 class DestinationLookup(LookupFirstMixin):

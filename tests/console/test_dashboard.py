@@ -1,4 +1,4 @@
-"""The console dashboard: today's numbers, circuits not closed, recent failures."""
+"""The console dashboard: the range's numbers and chart, circuits not closed, recent failures."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from deliveries.models import DeadLetter, DeliveryAttempt, DeliveryStatus
 from destinations.models import CircuitState, CircuitStateValue
+from intake.models import Event
+from monitoring import rollups
+from monitoring.models import RollupState
 from tests.factories import make_delivery, make_destination, make_event
 
 
@@ -44,7 +47,7 @@ def test_an_empty_organization_gets_dashes_not_errors(alice):
     page = _client(alice).get(reverse("console:dashboard"))
     assert page.status_code == 200
     html = page.content.decode()
-    assert _tile(html, "stat-events").startswith("Events today 0")
+    assert _tile(html, "stat-events").startswith("Events 0")
     assert "Success rate —" in _tile(html, "stat-success")
     assert "Every circuit is closed." in html and "No failed attempts." in html
     assert 'data-refresh="30"' in html  # reloads itself while visible (console.js)
@@ -70,11 +73,12 @@ def test_it_shows_todays_numbers_open_circuits_and_recent_failures(alice, bob):
     _attempt(make_delivery(make_event(bob.org), bobs), status="failed", duration_ms=5, code=500, error="bob's error")
 
     html = _client(alice).get(reverse("console:dashboard")).content.decode()
-    assert _tile(html, "stat-events").startswith("Events today 5")
-    assert _tile(html, "stat-deliveries").startswith("Deliveries today 5 4 delivered")
+    assert _tile(html, "stat-events").startswith("Events 5")
+    assert _tile(html, "stat-deliveries").startswith("Attempts 5 4 delivered")
     assert _tile(html, "stat-success") == "Success rate 80.0% 4 of 5 attempts"
-    assert _tile(html, "stat-latency") == "Latency p50 / p95 60 / 900 ms"
-    assert _tile(html, "stat-dead-letters") == "Dead letters today 1"
+    # From the latency histogram (25-50, 50-100 and 500-1000 ms buckets), interpolated.
+    assert _tile(html, "stat-latency") == "Latency p50 / p95 62 / 875 ms"
+    assert _tile(html, "stat-dead-letters") == "Dead letters 1"
     assert _tile(html, "stat-circuits") == "Open circuits 1"
     circuits = html.split('id="open-circuits"')[1].split("</section>")[0]
     assert "Legacy CRM" in circuits and 'data-circuit="open"' in circuits and "Billing API" not in circuits
@@ -92,9 +96,59 @@ def test_the_hourly_chart_counts_attempts_per_hour(alice):
     _attempt(delivery, status="success", duration_ms=10, code=200, created_at=now)
     _attempt(delivery, status="failed", duration_ms=10, code=500, created_at=now)
     html = _client(alice).get(reverse("console:dashboard")).content.decode()
-    assert f"{now.hour:02d}:00 — 1 succeeded, 1 failed" in html
+    assert f"{now:%b} {now.day}, {now.hour:02d}:00 — 1 succeeded, 1 failed" in html
 
 
 def test_the_dashboard_needs_a_login(db):
     response = Client().get(reverse("console:dashboard"))
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_range_selector_changes_the_figures_and_the_chart(alice):
+    destination = make_destination(alice.org)
+    now = timezone.now()
+    for days, status in ((0, "success"), (3, "failed"), (20, "success"), (40, "success")):
+        delivery = make_delivery(make_event(alice.org, received_at=now - timedelta(days=days)), destination)
+        _attempt(delivery, status=status, duration_ms=10, code=200, created_at=now - timedelta(days=days))
+    client = _client(alice)
+
+    figures = {}
+    for key in ("24h", "7d", "30d"):
+        page = client.get(reverse("console:dashboard"), {"range": key})
+        html = page.content.decode()
+        figures[key] = (_tile(html, "stat-events"), _tile(html, "stat-deliveries").split(" delivered")[0])
+        assert f'href="?range={key}" aria-current="true"' in html
+        assert len(page.context["bars"]) == {"24h": 24, "7d": 28, "30d": 30}[key]
+        assert (
+            sum(bar["ok"] + bar["failed"] for bar in page.context["bars"])
+            == page.context["numbers"]["attempts"]["total"]
+        )
+
+    assert figures == {
+        "24h": ("Events 1", "Attempts 1 1"),
+        "7d": ("Events 2", "Attempts 2 1"),
+        "30d": ("Events 3", "Attempts 3 2"),
+    }
+    # An unknown range shows the default one.
+    assert client.get(reverse("console:dashboard"), {"range": "1y"}).context["chosen"].key == "24h"
+
+
+def test_the_dashboard_reads_rolled_up_hours_from_the_rollups(alice):
+    destination = make_destination(alice.org)
+    now = timezone.now()
+    two_days_ago = now - timedelta(days=2)
+    for status in ("success", "success", "failed"):
+        delivery = make_delivery(make_event(alice.org, received_at=two_days_ago), destination)
+        _attempt(delivery, status=status, duration_ms=30, code=200, created_at=two_days_ago)
+    RollupState.objects.create(name=rollups.STATE, rolled_until=two_days_ago - timedelta(hours=1))
+    rollups.rollups_advance(now=now - timedelta(minutes=1))
+    rollups.rollups_advance(now=now - timedelta(minutes=1))
+    # The raw rows are gone; the rolled-up hours still show.
+    DeliveryAttempt.objects.all().delete()
+    Event.objects.all().delete()
+
+    page = _client(alice).get(reverse("console:dashboard"), {"range": "7d"})
+    html = page.content.decode()
+    assert _tile(html, "stat-events").startswith("Events 3")
+    assert _tile(html, "stat-success") == "Success rate 66.7% 2 of 3 attempts"
+    assert sum(bar["failed"] for bar in page.context["bars"]) == 1

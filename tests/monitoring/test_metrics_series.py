@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from deliveries.models import DeadLetter, DeliveryAttempt
-from monitoring import rollups
+from monitoring import rollups, selectors
 from monitoring.models import DeliveryRollup, RollupState, VolumeRollup
 from tests.factories import make_delivery, make_destination, make_event, make_source
 
@@ -151,3 +152,116 @@ def test_histogram_quantile_interpolates_within_a_bucket():
     histogram[4] = 10  # ten attempts between 50 and 100 ms
     assert rollups.histogram_quantile(histogram, 0.5) == 75
     assert rollups.histogram_quantile([], 0.5) is None
+
+
+def _roll_up(history):
+    RollupState.objects.create(name=rollups.STATE, rolled_until=history["at"] - timedelta(hours=1))
+    rollups.rollups_advance(now=history["now"])
+
+
+def test_totals_group_by_destination_or_not_at_all_and_read_rollups_not_raw_rows(alice, history):
+    # A second destination, and an hour earlier: several rollup rows add up.
+    other = make_destination(alice.org, name="Other")
+    _attempt(alice.org, other, "success", 20, history["at"] - timedelta(minutes=30))
+    _roll_up(history)
+    # Gone from the raw tables: the figures below can only come from the rollups.
+    DeliveryAttempt.objects.all().delete()
+    DeadLetter.objects.all().delete()
+    after, before = history["at"] - timedelta(hours=1), history["now"]
+
+    everything = rollups.delivery_totals(organization=alice.org, after=after, before=before, by=())
+    per_destination = rollups.delivery_totals(
+        organization=alice.org, after=after, before=before, by=("destination",), destination_ids=[]
+    )
+    mine = rollups.delivery_totals(
+        organization=alice.org,
+        after=after,
+        before=before,
+        by=("destination",),
+        destination_ids=[history["destination"].id],
+    )
+
+    assert set(everything) == {()}
+    total = everything[()]
+    assert (total["attempt_count"], total["success_count"], total["failure_count"]) == (6, 5, 1)
+    assert total["dead_letter_count"] == 1 and sum(total["latency_histogram"]) == 6
+    assert per_destination == {}
+    assert list(mine) == [(history["destination"].id,)]
+    billing = mine[(history["destination"].id,)]
+    assert (billing["attempt_count"], billing["success_count"], billing["failure_count"]) == (5, 4, 1)
+    assert billing["dead_letter_count"] == 1 and billing["duration_sum_ms"] == 3200
+    by_hour = rollups.delivery_totals(organization=alice.org, after=after, before=before, by=("bucket",))
+    assert sorted(values["attempt_count"] for values in by_hour.values()) == [1, 5]
+    # The ten events of the source (the attempts' events are received now, after the range).
+    assert rollups.volume_total(organization=alice.org, after=after, before=before) == 10
+
+
+def test_the_overview_is_served_from_the_rollups(api, alice, history):
+    # Rolled up a day ago at the same time of day: "today" must not count it ...
+    _roll_up(history)
+    today = api.get("/v1/metrics/overview").json()
+    DeliveryAttempt.objects.filter(organization=alice.org).delete()
+    again = api.get("/v1/metrics/overview").json()
+
+    # ... and today's attempts, three hours old (or yesterday's, just after midnight), are read
+    # from the rollups once rolled up: deleting the raw rows changes nothing.
+    for field in ("deliveries_today", "success_today", "failed_today", "success_rate_today", "latency_ms"):
+        assert again[field] == today[field], field
+    if history["at"] >= selectors.start_of_today():
+        assert (today["deliveries_today"], today["success_today"], today["failed_today"]) == (5, 4, 1)
+        assert today["success_rate_today"] == 80.0 and today["success_rate"] == 0.8
+        # The ten events of the source, and the five of the attempts (received now).
+        assert today["events_today"] == 15 and today["dead_letters"] == 1
+
+
+def test_dlq_count_is_counted_up_to_a_cap(api, alice, history, monkeypatch):
+    destination = history["destination"]
+    for _ in range(3):
+        failed = _attempt(alice.org, destination, "failed", 10, timezone.now())
+        DeadLetter.objects.create(
+            organization=alice.org,
+            delivery=failed.delivery,
+            destination=destination,
+            event=failed.event,
+            reason="retries_exhausted",
+        )
+    assert api.get("/v1/metrics/overview").json()["dlq_count"] == 4
+
+    monkeypatch.setattr(selectors, "DLQ_COUNT_CAP", 2)
+    assert api.get("/v1/metrics/overview").json()["dlq_count"] == 2
+
+
+def test_the_rollup_range_scans_use_the_created_at_brin_indexes(alice):
+    if connection.vendor != "postgresql":
+        pytest.skip("BRIN indexes exist on PostgreSQL only")
+    failed = _attempt(alice.org, make_destination(alice.org), "failed", 10, timezone.now())
+    # A day of attempts, appended in time order as they are in production.
+    rows = 20_000
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO deliveries_deliveryattempt (id, organization_id, delivery_id, event_id, destination_id,
+                attempt_number, status, request_url, request_method, request_headers, request_body_size,
+                response_headers, response_body, duration_ms, error, is_dlq, trigger_type, created_at)
+            SELECT 'da_t' || k, %(org)s, %(delivery)s, %(event)s, %(destination)s, 1, 'success', '', 'POST',
+                '{}', 0, '{}', '', 10, '', false, 'initial', now() - (%(rows)s - k) * interval '4 seconds'
+            FROM generate_series(1, %(rows)s) AS k
+            """,
+            {
+                "org": alice.org.pk,
+                "delivery": failed.delivery_id,
+                "event": failed.event_id,
+                "destination": failed.destination_id,
+                "rows": rows,
+            },
+        )
+        cursor.execute("ANALYZE deliveries_deliveryattempt")
+        now = timezone.now()
+        window = DeliveryAttempt.objects.filter(created_at__gte=now - timedelta(hours=2), created_at__lt=now)
+        sql, params = window.values("organization_id", "destination_id", "created_at").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Bitmap Index Scan on attempt_created_brin" in plan, plan
+        # Dead letters get the same index (the rollup job reads them by the same range).
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'deadletter_created_brin'")
+        assert "USING brin (created_at)" in cursor.fetchone()[0]
