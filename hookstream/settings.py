@@ -391,5 +391,10 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["quiet", "context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # A worker says "<name> ready." (and when it shuts down) whatever LOG_LEVEL is:
+        # operators and supervisors wait for that line.
+        "celery.apps.worker": {"level": "INFO"},
+    },
 }
