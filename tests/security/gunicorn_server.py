@@ -70,11 +70,16 @@ class Gunicorn:
         ``Transfer-Encoding: chunked`` (64 KiB chunks) and no ``Content-Length``."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            if chunked:
-                chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
-                conn.request(method, path, body=iter(chunks), headers=headers or {}, encode_chunked=True)
-            else:
-                conn.request(method, path, body=body, headers=headers or {})
+            try:
+                if chunked:
+                    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+                    conn.request(method, path, body=iter(chunks), headers=headers or {}, encode_chunked=True)
+                else:
+                    conn.request(method, path, body=body, headers=headers or {})
+            except (BrokenPipeError, ConnectionResetError):
+                # The server answered (a 413) and closed before the whole body was sent, as it
+                # may: read the answer it sent, as an HTTP client does.
+                pass
             response = conn.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:
