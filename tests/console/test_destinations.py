@@ -341,6 +341,41 @@ def test_every_type_can_be_created_and_edited_unchanged(alice, type_, fields, se
     assert selectors.destination_provider_config(Destination.objects.get(pk=destination.pk)) == stored
 
 
+def test_it_creates_a_websocket_channel_destination_with_no_url(alice):
+    """A channel destination of the live stream: a channel name and no URL, as the API accepts."""
+    client = _client(alice)
+    data = {key: value for key, value in _form_data(name="Live orders").items() if not key.startswith("sign")}
+    data.pop("method"), data.pop("headers")
+    data.update(url="", cfg_url="", cfg_channel_name="live-orders")
+    response = client.post(reverse("console:destination-create") + "?type=websocket", data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    destination = Destination.objects.get(organization=alice.org, name="Live orders")
+    assert destination.type == "websocket" and destination.url == ""
+    assert selectors.destination_provider_config(destination)["channel_name"] == "live-orders"
+    page = client.get(reverse("console:destination-detail", args=[destination.pk]))
+    assert page.status_code == 200 and b"live-orders" in page.content
+    # Edited and posted back as shown, it stays a channel destination.
+    shown = client.get(reverse("console:destination-edit", args=[destination.pk])).context["form"].initial
+    posted = {k: ("on" if v is True else v) for k, v in shown.items() if v not in (None, False)}
+    response = client.post(reverse("console:destination-edit", args=[destination.pk]), posted)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    destination.refresh_from_db()
+    assert destination.url == ""
+
+
+def test_a_reserved_channel_name_is_refused_beside_its_field(alice):
+    data = {key: value for key, value in _form_data(name="Sneaky").items() if not key.startswith("sign")}
+    data.pop("method"), data.pop("headers")
+    data.update(url="", cfg_channel_name="events")
+    response = _client(alice).post(reverse("console:destination-create") + "?type=websocket", data)
+    assert response.status_code == 400
+    block = response.content.decode().split('id="field-cfg_channel_name"')[1].split('<div class="field')[0]
+    assert "channel of the live stream itself" in block
+    url_block = response.content.decode().split('id="field-url"')[1].split('<div class="field')[0]
+    assert "errorlist" not in url_block  # no URL is not an error: a channel destination has none
+    assert not Destination.objects.filter(name="Sneaky").exists()
+
+
 def test_edit_keeps_a_secret_left_masked_and_replaces_a_changed_one(alice):
     destination = _http_destination(alice.org)
     client = _client(alice)
