@@ -145,6 +145,33 @@ def test_detail_shows_masked_config_retry_policy_circuit_attempts_and_dead_lette
     assert live.status_code == 200 and b"HTTP 500 from the receiver" in live.content and b"<html" not in live.content
 
 
+def test_the_recent_attempts_are_a_live_tail_of_the_destinations_stream_channel(alice, settings):
+    settings.HOOKSTREAM_STREAM_URL = ""
+    settings.HOOKSTREAM_STREAM_PORT = 8101
+    destination = make_destination(alice.org)
+    client = _client(alice)
+    empty = client.get(reverse("console:destination-detail", args=[destination.pk])).content.decode()
+    assert 'class="empty-row"' in empty and "No attempts yet" in empty
+    attempt = DeliveryAttempt.objects.create(
+        organization=alice.org,
+        delivery=make_delivery(make_event(alice.org), destination),
+        event=make_event(alice.org),
+        destination=destination,
+        attempt_number=1,
+        status="success",
+        response_status=200,
+        duration_ms=12,
+    )
+    for name in ("destination-detail", "destination-live"):
+        html = client.get(reverse(f"console:{name}", args=[destination.pk])).content.decode()
+        tail = html.split('id="attempts"')[1].split(">")[0]
+        assert f'data-channel="deliveries:{destination.pk}"' in tail and 'data-live-tail="attempt"' in tail
+        assert 'data-stream-url="ws://testserver:8101/v1/ws"' in tail
+        assert "<template data-live-row>" in html and "data-live-status hidden" in html
+        assert f'data-id="{attempt.pk}"' in html  # a streamed frame of this attempt is not added twice
+        assert 'class="empty-row"' not in html
+
+
 def test_every_form_page_renders(alice):
     destination = _http_destination(alice.org)
     client = _client(alice)
