@@ -50,10 +50,13 @@ class StreamServer:
     of the test process, so that it shares the test database (tests using it are
     transactional: rows must be committed to be seen from the server's threads)."""
 
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+    def __init__(self, port: int | None = None) -> None:
+        """``port``: that one (a stream process restarted where its clients reconnect), else a free one."""
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self.port = port
         config = uvicorn.Config(
             "hookstream.asgi:application",
             host="127.0.0.1",

@@ -8,16 +8,14 @@ whose answer the test switches between 200 and 500). A worker rather than callin
 from a thread: the page's buttons enqueue wake-ups on the broker, and only a consumer of the
 broker exercises that path — including the retry countdown that fills the dead letter queue.
 
-Run ``HOOKSTREAM_DOCS_SCREENSHOTS=1 pytest tests/browser/test_destination_flow.py`` to refresh
-``docs/dashboard.png`` (the README's screenshot) from the demo data seeded here.
+``HOOKSTREAM_DOCS_SCREENSHOTS=1 pytest tests/browser`` refreshes ``docs/dashboard.png`` (the
+README's screenshot) from the demo data seeded here.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import timedelta
-from pathlib import Path
 
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -31,7 +29,6 @@ from tests.browser.conftest import log_in, shot
 from tests.deliveries.conftest import receiver, worker_factory  # noqa: F401  (fixtures)
 from tests.deliveries.receiver import Receiver
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 # The live region refreshes every 2 s and a retry waits 1 s: leave room on a busy machine.
 expect.set_options(timeout=15_000)
 
@@ -263,10 +260,7 @@ def test_the_dashboard_with_a_day_of_traffic(page, alice):
     expect(page.locator("#recent-failures tbody tr")).to_have_count(6)
     assert page.locator(".hours .hour").count() == 24
     assert page.locator("#stat-success .value").inner_text().endswith("%")
-    shot(page, "dashboard")
-    if os.environ.get("HOOKSTREAM_DOCS_SCREENSHOTS"):
-        DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+    shot(page, "dashboard", docs="dashboard")
     page.goto("/destinations/")
     assert page.locator("table.destinations tbody tr").count() == 7
     shot(page, "destination-list-demo")

@@ -44,7 +44,7 @@ def test_a_dead_letter_says_why_and_retry_all_asks_first(page, alice):
     reason = page.locator("p.dead-reason")
     expect(reason).to_contain_text("circuit open: held until the retry window closed")
     expect(reason).to_contain_text("none: no attempt was made")
-    shot(page, "explain-event-dead-letter")
+    shot(page, "explain-event-dead-letter", docs="event-dead-letter", focus="p.dead-reason")
 
     # So does the destination page, for each dead letter.
     page.goto(f"/destinations/{destination.pk}/")
@@ -90,7 +90,7 @@ def test_the_filter_and_transform_tester(page, alice):
     expect(result.locator("[data-verdict=match]")).to_be_visible()
     expect(result.locator("pre[data-transform=output]")).to_contain_text('"total": 99.5')
     assert page.url.endswith(f"/connections/new/?source_id={shop.pk}")  # still on the form
-    shot(page, "tester-match")
+    shot(page, "tester-match", docs="route-tester", focus="[data-route-test-result]")
 
     # A transform that fails shows its error; the rules that do not match say which.
     page.fill("#id_transform_expression", "items")

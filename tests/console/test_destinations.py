@@ -145,6 +145,33 @@ def test_detail_shows_masked_config_retry_policy_circuit_attempts_and_dead_lette
     assert live.status_code == 200 and b"HTTP 500 from the receiver" in live.content and b"<html" not in live.content
 
 
+def test_the_recent_attempts_are_a_live_tail_of_the_destinations_stream_channel(alice, settings):
+    settings.HOOKSTREAM_STREAM_URL = ""
+    settings.HOOKSTREAM_STREAM_PORT = 8101
+    destination = make_destination(alice.org)
+    client = _client(alice)
+    empty = client.get(reverse("console:destination-detail", args=[destination.pk])).content.decode()
+    assert 'class="empty-row"' in empty and "No attempts yet" in empty
+    attempt = DeliveryAttempt.objects.create(
+        organization=alice.org,
+        delivery=make_delivery(make_event(alice.org), destination),
+        event=make_event(alice.org),
+        destination=destination,
+        attempt_number=1,
+        status="success",
+        response_status=200,
+        duration_ms=12,
+    )
+    for name in ("destination-detail", "destination-live"):
+        html = client.get(reverse(f"console:{name}", args=[destination.pk])).content.decode()
+        tail = html.split('id="attempts"')[1].split(">")[0]
+        assert f'data-channel="deliveries:{destination.pk}"' in tail and 'data-live-tail="attempt"' in tail
+        assert 'data-stream-url="ws://testserver:8101/v1/ws"' in tail
+        assert "<template data-live-row>" in html and "data-live-status hidden" in html
+        assert f'data-id="{attempt.pk}"' in html  # a streamed frame of this attempt is not added twice
+        assert 'class="empty-row"' not in html
+
+
 def test_every_form_page_renders(alice):
     destination = _http_destination(alice.org)
     client = _client(alice)
@@ -339,6 +366,41 @@ def test_every_type_can_be_created_and_edited_unchanged(alice, type_, fields, se
     response = client.post(reverse("console:destination-edit", args=[destination.pk]), posted)
     assert response.status_code == 302, response.content.decode()[-3000:]
     assert selectors.destination_provider_config(Destination.objects.get(pk=destination.pk)) == stored
+
+
+def test_it_creates_a_websocket_channel_destination_with_no_url(alice):
+    """A channel destination of the live stream: a channel name and no URL, as the API accepts."""
+    client = _client(alice)
+    data = {key: value for key, value in _form_data(name="Live orders").items() if not key.startswith("sign")}
+    data.pop("method"), data.pop("headers")
+    data.update(url="", cfg_url="", cfg_channel_name="live-orders")
+    response = client.post(reverse("console:destination-create") + "?type=websocket", data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    destination = Destination.objects.get(organization=alice.org, name="Live orders")
+    assert destination.type == "websocket" and destination.url == ""
+    assert selectors.destination_provider_config(destination)["channel_name"] == "live-orders"
+    page = client.get(reverse("console:destination-detail", args=[destination.pk]))
+    assert page.status_code == 200 and b"live-orders" in page.content
+    # Edited and posted back as shown, it stays a channel destination.
+    shown = client.get(reverse("console:destination-edit", args=[destination.pk])).context["form"].initial
+    posted = {k: ("on" if v is True else v) for k, v in shown.items() if v not in (None, False)}
+    response = client.post(reverse("console:destination-edit", args=[destination.pk]), posted)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    destination.refresh_from_db()
+    assert destination.url == ""
+
+
+def test_a_reserved_channel_name_is_refused_beside_its_field(alice):
+    data = {key: value for key, value in _form_data(name="Sneaky").items() if not key.startswith("sign")}
+    data.pop("method"), data.pop("headers")
+    data.update(url="", cfg_channel_name="events")
+    response = _client(alice).post(reverse("console:destination-create") + "?type=websocket", data)
+    assert response.status_code == 400
+    block = response.content.decode().split('id="field-cfg_channel_name"')[1].split('<div class="field')[0]
+    assert "channel of the live stream itself" in block
+    url_block = response.content.decode().split('id="field-url"')[1].split('<div class="field')[0]
+    assert "errorlist" not in url_block  # no URL is not an error: a channel destination has none
+    assert not Destination.objects.filter(name="Sneaky").exists()
 
 
 def test_edit_keeps_a_secret_left_masked_and_replaces_a_changed_one(alice):
