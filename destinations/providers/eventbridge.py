@@ -2,9 +2,9 @@
 
 PutEvents with one entry: ``Source``, ``DetailType``, ``Detail`` = the body as a JSON string
 (a body that is not a JSON object is wrapped as ``{"body": …}``) and ``EventBusName`` =
-``event_bus_arn``. HTTP 200 with ``FailedEntryCount > 0`` is a failure: ``InternalFailure``
-and ``ThrottlingException`` are retryable, any other entry error permanent. An entry over
-``max_entry_bytes`` is a permanent failure.
+``event_bus_arn``. HTTP 200 with ``FailedEntryCount > 0`` is a failure, retried by the
+destination's policy whatever its ``ErrorCode``, as a missing bus or a refused permission is.
+An entry over ``max_entry_bytes`` is a permanent failure (it is never sent).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 from destinations.providers import aws
 from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
-
-RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
 
 
 @register
@@ -102,7 +100,5 @@ def classify_put_events(response: dict, base: dict) -> Outcome:
         text = str(first.get("ErrorMessage") or "")
         error = f"PutEvents entry failed: {code}" + (f": {text}" if text else "")
         fields["response_body"] = f"FailedEntryCount={response.get('FailedEntryCount')} ErrorCode={code}"
-        if code in RETRYABLE_ENTRY_ERRORS:
-            return Outcome.retry(error, **fields)
-        return Outcome.permanent(error, **fields)
+        return Outcome.retry(error, **fields)
     return Outcome.success(response_body=f"EventId={first.get('EventId', '')}", **fields)

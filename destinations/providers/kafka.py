@@ -12,11 +12,12 @@ Basic auth ``api_key:api_secret`` (when set) and::
 A body that is not JSON is sent as ``{"type": "BINARY", "data": <base64 of the body>}`` so
 no byte is lost. Success = HTTP 200 **and** the body's ``error_code == 200``.
 
-Failures: 400/401/403/404 (unknown cluster or topic)/413/415/422 → permanent; 408, 429
-(whatever the body, even HTML) and 5xx → retryable; a 200 whose ``error_code`` is not 200 is
-retryable when the code is a throttle (429) or a server error (5xx, including five-digit
-Confluent codes such as 50002), permanent otherwise. Time-outs and connection errors are
-retryable.
+Failures: every answer that is not a success — any other HTTP status (401 bad credentials,
+404 unknown cluster or topic, 429 whatever its body, 5xx…) or a 200 whose ``error_code`` is
+not 200 (40002, 50002…) — is retried by the destination's policy, then dead-lettered, as for
+HTTP (spec §3): the credentials, the topic or the proxy may be fixed within the retry window.
+Time-outs and connection errors are retried too. Permanent: only what hookstream refuses to
+send (the egress policy, a configuration that names no endpoint).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from destinations.providers.base import ConfigError, ConfigField, OutboundMessag
 from destinations.providers.transport import basic_auth, exchange
 from hookstream import outbound
 from hookstream.headers import mask_headers
-
-PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 
 
 @register
@@ -100,19 +99,16 @@ class KafkaProvider(Provider):
             code = data.get("error_code")
             if code == 200:
                 return Outcome.success(**result)
-            error = f"REST Proxy error_code {code}{suffix}"
-            if _retryable_code(code):
-                return Outcome.retry(error, **result)
-            return Outcome.permanent(error, **result)
-        retry_after = answer.retry_after
+            return Outcome.retry(f"REST Proxy error_code {code}{suffix}", **result)
+        error = f"HTTP {status}{suffix}"
         if status == 404:
             hint = ""
             if _guessed_kafka_path(config):
                 hint = " (a self-managed REST Proxy serves v3 at /v3: end rest_url with /v3)"
-            return Outcome.permanent(f"HTTP 404: unknown cluster or topic {config['topic']!r}{suffix}{hint}", **result)
-        if status in PERMANENT_STATUSES:
-            return Outcome.permanent(f"HTTP {status}{suffix}", **result)
-        return Outcome.retry(f"HTTP {status}{suffix}", retry_after=retry_after, **result)
+            error = f"HTTP 404: unknown cluster or topic {config['topic']!r}{suffix}{hint}"
+        elif status in (401, 403):
+            error = f"HTTP {status}: the REST Proxy refused the credentials{suffix}"
+        return Outcome.retry(error, retry_after=answer.retry_after, **result)
 
 
 def records_url(config: dict) -> str:
@@ -195,11 +191,3 @@ def _json(text: str):
         return json.loads(text)
     except (TypeError, ValueError):
         return None
-
-
-def _retryable_code(code) -> bool:
-    if not isinstance(code, int) or isinstance(code, bool):
-        return True
-    while code >= 1000:  # Confluent's five-digit codes: 50002 → 500, 40403 → 404
-        code //= 100
-    return code == 429 or code == 408 or code >= 500

@@ -1,15 +1,18 @@
 """RabbitMQ destinations (HTTP Management API, or AMQP with publisher confirms).
 
 ``protocol: http`` (default): ``POST {url}/api/exchanges/{vhost}/{exchange}/publish`` with Basic
-auth and the spec §4 body. Success = 2xx **and** ``"routed": true``; ``routed: false`` is a
-permanent failure ("unroutable"), as are 401/403 (bad credentials) and 404 (no such
-exchange/vhost). 5xx, time-outs and connection errors are retryable.
+auth and the spec §4 body. Success = 2xx **and** ``"routed": true``. Every other answer —
+``routed: false`` ("unroutable"), 401/403 (bad credentials), 404 (no such exchange/vhost), 5xx —
+is retried by the destination's policy and then dead-lettered, as for HTTP (spec §3): a queue
+may be bound, or the credentials fixed, within the retry window. Time-outs and connection
+errors are retried too.
 
 ``protocol: amqp`` (``url`` is ``amqp://host:port`` or ``amqps://``): pika ``BlockingConnection``
 with publisher confirms and ``mandatory=True``, opened by ``hookstream.outbound.amqp_connect``
 (the host is resolved and checked once and pika connects to exactly that address). An
-unroutable message is a permanent failure, as is a target refused by the SSRF guard (refused
-before any socket is opened); connection errors are retryable. One connection per destination
+unroutable message, refused credentials, a missing exchange, a nack and connection errors are
+retried by policy; permanent are only a target refused by the SSRF guard (refused before any
+socket is opened) and a URL that is not AMQP. One connection per destination
 per thread is reused while it stays open.
 """
 
@@ -119,14 +122,26 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
             return Outcome.retry("RabbitMQ answered without a JSON body", **result)
         if routed is True:
             return Outcome.success(**result)
-        return Outcome.permanent("unroutable: no queue is bound for this routing key", **result)
+        return Outcome.retry("unroutable: no queue is bound for this routing key", **result)
+    reason = _reason(answer.text)
     if status in (401, 403):
-        return Outcome.permanent(f"HTTP {status}: RabbitMQ refused the credentials", **result)
-    if status == 404:
-        return Outcome.permanent(f"HTTP 404: exchange {exchange!r} or vhost {vhost!r} not found", **result)
-    if status == 400:
-        return Outcome.permanent("HTTP 400: RabbitMQ rejected the message", **result)
-    return Outcome.retry(f"HTTP {status}", **result)
+        error = f"HTTP {status}: RabbitMQ refused the credentials"
+    elif status == 404:
+        error = f"HTTP 404: exchange {exchange!r} or vhost {vhost!r} not found"
+    elif status == 400:
+        error = "HTTP 400: RabbitMQ rejected the message"
+    else:
+        error = f"HTTP {status}"
+    return Outcome.retry(error + (f": {reason}" if reason else ""), retry_after=answer.retry_after, **result)
+
+
+def _reason(text: str) -> str:
+    """The Management API's own words for a refusal (``{"error", "reason"}``), cut short."""
+    try:
+        reason = json.loads(text).get("reason")
+    except (ValueError, AttributeError):
+        return ""
+    return str(reason)[:300] if reason else ""
 
 
 def _connection_key(destination, config: dict) -> tuple:
@@ -236,16 +251,16 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
         _drop(destination)
         return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
     except pika_exc.UnroutableError:
-        return Outcome.permanent("unroutable: no queue is bound for this routing key", **base)
+        return Outcome.retry("unroutable: no queue is bound for this routing key", **base)
     except pika_exc.NackError:
         return Outcome.retry("RabbitMQ nacked the message", **base)
     except pika_exc.ProbableAuthenticationError as exc:
         _drop(destination)
-        return Outcome.permanent(f"authentication failed: {exc!r}"[:500], **base)
+        return Outcome.retry(f"authentication failed: {exc!r}"[:500], **base)
     except pika_exc.ChannelClosedByBroker as exc:
         _drop(destination)
         if exc.reply_code == 404:
-            return Outcome.permanent(f"exchange not found: {exc.reply_text}"[:500], **base)
+            return Outcome.retry(f"exchange not found: {exc.reply_text}"[:500], **base)
         return Outcome.retry(f"channel closed by broker: {exc.reply_code} {exc.reply_text}"[:500], **base)
     except (pika_exc.AMQPError, OSError) as exc:
         _drop(destination)

@@ -13,9 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import override_settings
 
-from deliveries.models import DeadLetter, DeliveryAttempt
+from deliveries.engine import process_delivery
+from deliveries.models import DeliveryAttempt
 from destinations.providers.kafka import records_url
-from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered, deliver, provider_destination
+from tests.providers.support import (
+    assert_retried_by_policy_then_dead_lettered,
+    assert_unreachable_is_retried_then_dead_lettered,
+    deliver,
+    provider_destination,
+)
 from tests.support import require_service
 from tests.tls_support import ThrowawayCA, TlsHttpServer, throwaway_ca
 
@@ -153,39 +159,48 @@ def test_a_non_json_body_is_sent_as_binary(alice, proxy):
 
 
 @pytest.mark.django_db
-def test_an_unknown_topic_is_a_permanent_failure(alice, proxy):
-    destination = _destination(alice.org, proxy.url, topic="nope")
-    _event, delivery = deliver(alice.org, destination)
-
-    attempt = DeliveryAttempt.objects.get(delivery=delivery)
-    assert attempt.response_status == 404
-    assert "unknown cluster or topic" in attempt.error
-    assert delivery.status == "dead"
-    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+def test_an_unknown_topic_is_retried_by_policy_then_dead_lettered(alice, proxy):
+    destination = _destination(alice.org, proxy.url, topic="nope", retry_intervals=[0], retry_max_attempts=2)
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "unknown cluster or topic")
+    assert [a.response_status for a in attempts] == [404, 404, 404]
+    assert proxy.records == []
 
 
 @pytest.mark.django_db
-def test_bad_credentials_are_a_permanent_failure(alice, proxy):
-    destination = _destination(alice.org, proxy.url, api_secret="wrong")
-    _event, delivery = deliver(alice.org, destination)
+def test_bad_credentials_are_retried_by_policy_then_dead_lettered(alice, proxy):
+    destination = _destination(alice.org, proxy.url, api_secret="wrong", retry_intervals=[0], retry_max_attempts=3)
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "refused the credentials")
+    assert [a.response_status for a in attempts] == [401, 401, 401, 401]
+    assert proxy.records == []
 
-    assert delivery.status == "dead"
-    assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 401
+
+@pytest.mark.django_db
+def test_an_error_code_400_is_retried_and_a_later_success_delivers(alice, proxy):
+    proxy.script.append((200, "application/json", b'{"error_code":400,"message":"bad request"}'))
+    destination = _destination(alice.org, proxy.url, retry_intervals=[0], retry_max_attempts=1)
+    _event, delivery = deliver(alice.org, destination, {"type": "order.created"})
+    assert delivery.status == "scheduled"
+    assert "error_code 400" in delivery.last_error
+
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded", delivery.last_error
+    assert [r["value"]["data"] for r in proxy.records] == [{"type": "order.created"}]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ((413, "application/json", b'{"error_code":413,"message":"too large"}'), "dead"),
-        ((415, "application/json", b'{"error_code":415,"message":"media"}'), "dead"),
-        ((422, "application/json", b'{"error_code":42206,"message":"bad"}'), "dead"),
+        ((413, "application/json", b'{"error_code":413,"message":"too large"}'), "scheduled"),
+        ((415, "application/json", b'{"error_code":415,"message":"media"}'), "scheduled"),
+        ((422, "application/json", b'{"error_code":42206,"message":"bad"}'), "scheduled"),
         ((429, "text/html", b"<html><body>Too Many Requests</body></html>"), "scheduled"),
         ((500, "application/json", b'{"error_code":500,"message":"boom"}'), "scheduled"),
         ((503, "text/plain", b"unavailable"), "scheduled"),
         ((200, "application/json", b'{"error_code":50002,"message":"Kafka error"}'), "scheduled"),
         ((200, "application/json", b'{"error_code":429,"message":"throttled"}'), "scheduled"),
-        ((200, "application/json", b'{"error_code":40002,"message":"invalid record"}'), "dead"),
+        ((200, "application/json", b'{"error_code":40002,"message":"invalid record"}'), "scheduled"),
     ],
 )
 def test_every_documented_outcome(alice, proxy, answer, expected):
