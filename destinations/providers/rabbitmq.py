@@ -1,7 +1,9 @@
 """RabbitMQ destinations (HTTP Management API, or AMQP with publisher confirms).
 
 ``protocol: http`` (default): ``POST {url}/api/exchanges/{vhost}/{exchange}/publish`` with Basic
-auth and the spec §4 body. Success = 2xx **and** ``"routed": true``. Every other answer —
+auth and the spec §4 body (``properties.content_type`` is ``application/json`` for a JSON
+body; the event's own content type, when it differs, is in the ``hookstream-content-type``
+header). Success = 2xx **and** ``"routed": true``. Every other answer —
 ``routed: false`` ("unroutable"), 401/403 (bad credentials), 404 (no such exchange/vhost), 5xx —
 is retried by the destination's policy and then dead-lettered, as for HTTP (spec §3): a queue
 may be bound, or the credentials fixed, within the retry window. Time-outs and connection
@@ -68,7 +70,22 @@ class RabbitMqProvider(Provider):
 
 
 def _headers(destination, message: OutboundMessage) -> dict[str, str]:
-    return {"hookstream-event-id": message.event_id, "hookstream-destination-id": str(destination.pk)}
+    """The message's headers: the event and destination ids, and the event's own content type
+    (``hookstream-content-type``) when the ``content_type`` property says something else."""
+    headers = {"hookstream-event-id": message.event_id, "hookstream-destination-id": str(destination.pk)}
+    original = (message.content_type or "").strip()
+    if original and original != content_type(message):
+        headers["hookstream-content-type"] = original
+    return headers
+
+
+def content_type(message: OutboundMessage) -> str:
+    """The ``content_type`` property: ``application/json`` for a JSON body, as spec §4 shows
+    (whatever the event's own label: ``application/vnd.api+json; charset=utf-8``, or none);
+    otherwise the event's content type."""
+    if message.payload is not None:
+        return "application/json"
+    return (message.content_type or "").strip() or "application/octet-stream"
 
 
 def _timeout(destination) -> float:
@@ -84,7 +101,7 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
     )
     body = {
         "properties": {
-            "content_type": message.content_type or "application/json",
+            "content_type": content_type(message),
             "headers": _headers(destination, message),
         },
         "routing_key": config.get("routing_key") or "",
@@ -227,7 +244,7 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
             routing_key=config.get("routing_key") or "",
             body=message.body,
             properties=pika.BasicProperties(
-                content_type=message.content_type or "application/json",
+                content_type=content_type(message),
                 headers=_headers(destination, message),
                 message_id=message.event_id,
                 delivery_mode=2,

@@ -66,11 +66,45 @@ def test_it_publishes_with_the_event_headers(alice, channel, queue, protocol):
     assert delivery.status == "succeeded", DeliveryAttempt.objects.filter(delivery=delivery).first().error
     properties, body = _read(channel, queue)
     assert json.loads(body) == {"type": "order.created", "amount": 7}
+    assert properties.content_type == "application/json"
+    assert "hookstream-content-type" not in properties.headers
     assert properties.headers["hookstream-event-id"] == event.id
     assert properties.headers["hookstream-destination-id"] == str(destination.pk)
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.status == "success"
     assert "guest" not in json.dumps(attempt.request_headers)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_a_json_body_is_labelled_application_json_with_the_events_own_type_in_a_header(alice, channel, queue, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, routing_key=queue, protocol=protocol)
+    _event, delivery = deliver(
+        alice.org, destination, {"data": {"id": "1"}}, content_type="application/vnd.api+json; charset=utf-8"
+    )
+
+    assert delivery.status == "succeeded", delivery.last_error
+    properties, body = _read(channel, queue)
+    assert json.loads(body) == {"data": {"id": "1"}}
+    assert properties.content_type == "application/json"
+    assert properties.headers["hookstream-content-type"] == "application/vnd.api+json; charset=utf-8"
+    rabbitmq._drop(destination)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_a_body_that_is_not_json_keeps_its_own_content_type(alice, channel, queue, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, routing_key=queue, protocol=protocol)
+    _event, delivery = deliver(alice.org, destination, None, body=b"plain words", content_type="text/plain")
+
+    assert delivery.status == "succeeded", delivery.last_error
+    properties, body = _read(channel, queue)
+    assert body == b"plain words"
+    assert properties.content_type == "text/plain"
+    assert "hookstream-content-type" not in properties.headers
+    rabbitmq._drop(destination)
 
 
 @pytest.mark.django_db
