@@ -23,15 +23,20 @@ class EventBridgeProvider(Provider):
     label = "AWS EventBridge"
     description = "Put each event on an AWS EventBridge bus."
     fields = (
-        ConfigField("event_bus_arn", default="default"),
-        ConfigField("region", required=True),
-        ConfigField("source", default="hookstream"),
-        ConfigField("detail_type", default="hookstream.event"),
-        ConfigField("access_key_id", required=True),
-        ConfigField("secret_access_key", required=True, secret=True),
-        ConfigField("session_token", secret=True),
-        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
-        ConfigField("max_entry_bytes", kind=int, default=1024 * 1024),
+        ConfigField("event_bus_arn", default="default", help="EventBusName: a bus name or ARN"),
+        ConfigField("region", required=True, help="AWS region, e.g. eu-west-1"),
+        ConfigField("source", default="hookstream", help="the entry's Source"),
+        ConfigField("detail_type", default="hookstream.event", help="the entry's DetailType"),
+        ConfigField("access_key_id", required=True, help="AWS access key id"),
+        ConfigField("secret_access_key", required=True, secret=True, help="AWS secret access key"),
+        ConfigField("session_token", secret=True, help="AWS session token, for temporary credentials"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES, help="another EventBridge endpoint (LocalStack, moto)"),
+        ConfigField(
+            "max_entry_bytes",
+            kind=int,
+            default=1024 * 1024,
+            help="a larger entry fails permanently, without being sent",
+        ),
     )
 
     @classmethod

@@ -48,10 +48,10 @@ class KafkaProvider(Provider):
             hosts=True,
             help="without rest_url, records go to https://<first host>:443/kafka/v3/…",
         ),
-        ConfigField("cluster_id", required=True),
-        ConfigField("topic", required=True),
-        ConfigField("api_key"),
-        ConfigField("api_secret", secret=True),
+        ConfigField("cluster_id", required=True, help="Kafka cluster id (lkc-… on Confluent Cloud)"),
+        ConfigField("topic", required=True, help="topic name"),
+        ConfigField("api_key", help="Basic auth user (a Confluent API key)"),
+        ConfigField("api_secret", secret=True, help="Basic auth password (the API secret)"),
     )
 
     @classmethod

@@ -70,10 +70,18 @@ class PubSubProvider(Provider):
     label = "Google Cloud Pub/Sub"
     description = "Publish each event to a Google Cloud Pub/Sub topic."
     fields = (
-        ConfigField("project_id", required=True),
-        ConfigField("topic_id", required=True),
-        ConfigField("service_account_json", secret=True, kind=(str, dict)),
-        ConfigField("endpoint", hosts=True),
+        ConfigField("project_id", required=True, help="Google Cloud project id"),
+        ConfigField("topic_id", required=True, help="topic id within the project"),
+        ConfigField(
+            "service_account_json",
+            secret=True,
+            kind=(str, dict),
+            help=(
+                "service account key (JSON text or object); "
+                "required unless endpoint is set or the operator lends its own"
+            ),
+        ),
+        ConfigField("endpoint", hosts=True, help="host:port of a Pub/Sub emulator (plaintext, no credentials)"),
     )
 
     @classmethod

@@ -41,13 +41,23 @@ class RabbitMqProvider(Provider):
     label = "RabbitMQ"
     description = "Publish each event to a RabbitMQ exchange."
     fields = (
-        ConfigField("url", required=True, url_schemes=("http", "https", "amqp", "amqps")),
-        ConfigField("vhost", default="/"),
-        ConfigField("exchange", required=True),
-        ConfigField("routing_key", default=""),
-        ConfigField("username", required=True),
-        ConfigField("password", required=True, secret=True),
-        ConfigField("protocol", choices=("http", "amqp"), default="http"),
+        ConfigField(
+            "url",
+            required=True,
+            url_schemes=("http", "https", "amqp", "amqps"),
+            help="Management API base (http(s)://host:15672), or amqp(s)://host:port with protocol amqp",
+        ),
+        ConfigField("vhost", default="/", help="virtual host"),
+        ConfigField("exchange", required=True, help="exchange to publish to (amq.default: the default exchange)"),
+        ConfigField("routing_key", default="", help="routing key of every message"),
+        ConfigField("username", required=True, help="RabbitMQ user"),
+        ConfigField("password", required=True, secret=True, help="RabbitMQ password"),
+        ConfigField(
+            "protocol",
+            choices=("http", "amqp"),
+            default="http",
+            help="http: the Management API publish; amqp: AMQP 0-9-1 with publisher confirms",
+        ),
     )
 
     @classmethod

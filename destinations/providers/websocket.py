@@ -56,10 +56,12 @@ class WebSocketProvider(Provider):
     url_help = "ws:// or wss://; or give it under provider settings."
     url_config_field = "url"
     fields = (
-        ConfigField("url"),
-        ConfigField("channel_name", required=True),
-        ConfigField("headers", kind=dict, headers=True),
-        ConfigField("require_ack", kind=bool, default=False),
+        ConfigField("url", help="ws:// or wss:// server (or the url column); none: a channel of the live stream"),
+        ConfigField("channel_name", required=True, help="channel named in each frame, ^[a-z0-9._-]+$"),
+        ConfigField("headers", kind=dict, headers=True, help="extra handshake headers"),
+        ConfigField(
+            "require_ack", kind=bool, default=False, help='wait for {"type": "ack"} within timeout_ms, else retry'
+        ),
     )
 
     @classmethod
