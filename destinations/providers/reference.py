@@ -48,7 +48,7 @@ def _cell(text: str) -> str:
 def rows(provider: type[Provider]) -> list[tuple[str, ...]]:
     """(field, required, secret, value, default, notes) for each field of ``provider``, the
     destination's ``url`` column first when the type uses it."""
-    result = []
+    result: list[tuple[str, ...]] = []
     if provider.uses_url:
         required = "yes" if provider.url_required else ""
         note = "the destination's `url` column"
