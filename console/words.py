@@ -13,7 +13,10 @@ from deliveries.retry import retry_window_seconds
 # Why a delivery was dead-lettered, by ``DeadLetter.reason``.
 DEAD_LETTER_REASONS = {
     DeadLetterReason.RETRIES_EXHAUSTED: "retries exhausted: every attempt of the retry policy failed",
-    DeadLetterReason.PERMANENT_FAILURE: "permanent failure: the destination refused it in a way retrying cannot fix",
+    DeadLetterReason.PERMANENT_FAILURE: (
+        "permanent failure: it cannot be sent as configured (a refused target, an invalid URL or header, "
+        "a message over a size limit); retrying cannot fix it"
+    ),
     DeadLetterReason.CIRCUIT_OPEN: "circuit open: held until the retry window closed",
     DeadLetterReason.TRANSFORM_FAILED: "transform failed: the route's transform could not be applied to the event",
 }

@@ -7,6 +7,7 @@ deployment fails at start-up instead of silently running with a default.
 import ipaddress
 import os
 import re
+import ssl
 from typing import overload
 
 
@@ -89,6 +90,32 @@ def env_base_url(name: str) -> str:
     if raw and not (raw.startswith(("http://", "https://")) and len(raw.split("/")) > 2 and raw.split("/")[2]):
         raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an http:// or https:// URL")
     return raw
+
+
+def env_pem_file(name: str) -> str:
+    """The path of a readable PEM file holding at least one CA certificate that loads, or "".
+
+    Checked here so that a wrong path or a file of something else stops the process at
+    start-up, not every TLS connection later."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return ""
+    if not os.path.isfile(raw):
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not a file")
+    try:
+        with open(raw, encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} cannot be read: {exc.strerror or exc}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    try:
+        ssl.create_default_context(cafile=raw)
+    except ssl.SSLError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not a usable PEM CA bundle: {exc}") from None
+    return os.path.abspath(raw)
+
+
 _HOST_NAME = re.compile(r"^\.?(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
 
 

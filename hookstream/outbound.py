@@ -14,7 +14,9 @@ Every connection a provider opens goes through here, so one egress policy
 * :func:`capped_headers` — response headers as an attempt row may keep them;
 * :func:`amqp_connect`, :func:`grpc_channel`, :func:`google_auth_request` — pika (RabbitMQ
   over AMQP), gRPC (Pub/Sub) and the google-auth token exchange (a service account's
-  ``token_uri``).
+  ``token_uri``);
+* :func:`tls_context` / :func:`root_certificates` — what every TLS connection opened here
+  trusts: certifi's CAs, the system's, and the operator's ``HOOKSTREAM_CA_BUNDLE``.
 
 Why pin: checking a name and then letting the HTTP library resolve it again leaves a window
 in which a DNS answer can change from a public address to a private one (DNS rebinding).
@@ -53,10 +55,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import certifi
 import requests
 import urllib3
 from botocore import exceptions as botocore_exceptions
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -66,6 +70,50 @@ from hookstream.ssrf import SSRFRefused, literal_address_error, resolve_and_chec
 
 MAX_POOLS = 256
 POOL_MAXSIZE = 16
+
+
+# --- what TLS trusts ------------------------------------------------------------------------
+
+_tls_contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
+_tls_lock = threading.Lock()
+
+
+def ca_bundle() -> str:
+    """The operator's extra CA file (``HOOKSTREAM_CA_BUNDLE``), or ""."""
+    return getattr(settings, "HOOKSTREAM_CA_BUNDLE", "") or ""
+
+
+def tls_context(*, bounded: bool = False) -> ssl.SSLContext:
+    """The client TLS context of every outbound connection: the certificate must chain to one
+    of certifi's CAs, the system's, or the operator's ``HOOKSTREAM_CA_BUNDLE``, and name the
+    host. Built once per bundle and shared (a built context is safe to use from any thread).
+
+    The environment's ``REQUESTS_CA_BUNDLE`` is not read (the client ignores the environment,
+    proxies included); ``HOOKSTREAM_CA_BUNDLE`` is the one way to add a CA. ``bounded``: the
+    sockets it wraps count what they read (:func:`wrap_tls`)."""
+    bundle = ca_bundle()
+    key = (bundle, bounded)
+    with _tls_lock:
+        context = _tls_contexts.get(key)
+        if context is None:
+            context = ssl.create_default_context()  # the system's CAs, CERT_REQUIRED, host names checked
+            context.load_verify_locations(cafile=certifi.where())
+            if bundle:
+                context.load_verify_locations(cafile=bundle)
+            if bounded:
+                context.sslsocket_class = BoundedSSLSocket
+            _tls_contexts[key] = context
+    return context
+
+
+def root_certificates() -> bytes | None:
+    """PEM roots for a gRPC channel: certifi's and the operator's bundle, or None without a
+    bundle (gRPC's own roots then)."""
+    bundle = ca_bundle()
+    if not bundle:
+        return None
+    with open(certifi.where(), "rb") as usual, open(bundle, "rb") as extra:
+        return usual.read() + b"\n" + extra.read()
 
 
 def _connect_to(conn: HTTPConnection, address: str | None, connect: Callable[[], socket.socket]) -> socket.socket:
@@ -156,8 +204,9 @@ class PinnedAdapter(HTTPAdapter):
         port = parts.port or (443 if scheme == "https" else 80)
         host = parts.hostname or ""
         address = resolve_and_check(host, port)  # raises SSRFRefused / OSError
-        _host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-        key = (scheme, host, port, address, tuple(sorted((k, str(v)) for k, v in pool_kwargs.items())))
+        # Certificates are always verified, against tls_context() (whatever ``verify`` says).
+        bundle = ca_bundle() if scheme == "https" else ""
+        key = (scheme, host, port, address, bundle)
         with self._lock:
             pool = self._pools.get(key)
             if pool is not None:
@@ -165,13 +214,17 @@ class PinnedAdapter(HTTPAdapter):
                 return pool
             cls = PinnedHTTPSConnectionPool if scheme == "https" else PinnedHTTPConnectionPool
             # TLS keywords only mean something to HTTPS pools (urllib3's PoolManager drops them too).
-            kwargs = pool_kwargs if scheme == "https" else {}
+            kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": tls_context()} if scheme == "https" else {}
             pool = cls(host, port, maxsize=POOL_MAXSIZE, block=False, pinned_address=address, **kwargs)
             self._pools[key] = pool
             while len(self._pools) > MAX_POOLS:
                 _, old = self._pools.popitem(last=False)
                 old.close()
             return pool
+
+    def cert_verify(self, conn, url, verify, cert):
+        """Leave the pool's TLS as built: requests would point it at its own CA file, which
+        urllib3 would then load into the shared context on every new connection."""
 
     def close(self):
         super().close()
@@ -436,9 +489,7 @@ def connect(host: str, port: int, *, timeout: float, max_read: int | None = None
 def wrap_tls(sock: socket.socket, hostname: str) -> socket.socket:
     """TLS over a :func:`connect` socket, verified for ``hostname`` (SNI too); the read
     budget carries over."""
-    context = ssl.create_default_context()
-    context.sslsocket_class = BoundedSSLSocket
-    tls = context.wrap_socket(sock, server_hostname=hostname)
+    tls = tls_context(bounded=True).wrap_socket(sock, server_hostname=hostname)
     assert isinstance(tls, BoundedSSLSocket)
     tls.read_budget = getattr(sock, "read_budget", None)
     return tls
@@ -614,7 +665,7 @@ def amqp_connect(url: str, **parameters):
         raise ValueError("must be an amqp:// or amqps:// URL with a host")
     tls = scheme == "amqps"
     target = check_target(parts.hostname, parts.port or (5671 if tls else 5672))
-    ssl_options = pika.SSLOptions(ssl.create_default_context(), server_hostname=target.host) if tls else None
+    ssl_options = pika.SSLOptions(tls_context(), server_hostname=target.host) if tls else None
     params = pika.ConnectionParameters(host=target.address, port=target.port, ssl_options=ssl_options, **parameters)
     return pika.BlockingConnection(params)
 
@@ -650,7 +701,11 @@ def grpc_channel(target: CheckedTarget, *, credentials=None, auth_request=None):
         ("grpc.default_authority", target.authority(default_port=443)),
         ("grpc.ssl_target_name_override", target.host),
     ]
-    return google_grpc.secure_authorized_channel(credentials, auth_request, address, options=options)
+    roots = root_certificates()
+    ssl_credentials = grpc.ssl_channel_credentials(root_certificates=roots) if roots else None
+    return google_grpc.secure_authorized_channel(
+        credentials, auth_request, address, ssl_credentials=ssl_credentials, options=options
+    )
 
 
 # --- google-auth token exchange ------------------------------------------------------------

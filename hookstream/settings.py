@@ -22,6 +22,7 @@ from hookstream.env import (
     env_int,
     env_list,
     env_networks_and_hosts,
+    env_pem_file,
     env_str,
 )
 
@@ -322,6 +323,9 @@ HOOKSTREAM_PUBSUB_AMBIENT_CREDENTIALS = env_bool("HOOKSTREAM_PUBSUB_AMBIENT_CRED
 # Internal targets deliveries may reach with the guard on: CIDRs and host names
 # (".corp.example" covers every name under it). Metadata endpoints stay refused.
 HOOKSTREAM_EGRESS_ALLOW = env_networks_and_hosts("HOOKSTREAM_EGRESS_ALLOW", [])
+# Extra certificate authorities (a PEM file) every outbound TLS connection trusts besides the
+# usual ones (certifi and the system's): for targets behind a private PKI.
+HOOKSTREAM_CA_BUNDLE = env_pem_file("HOOKSTREAM_CA_BUNDLE")
 
 # --- Operations -----------------------------------------------------------------------
 # Prometheus counters are shared by every process (gunicorn workers, Celery workers, beat)

@@ -176,7 +176,7 @@ class DestinationForm(APIForm):
     @staticmethod
     def _config_field(spec) -> forms.Field:
         label = config_label(spec.name)
-        help_text = _join(spec.help.capitalize(), "Required" if spec.required else "")
+        help_text = _join(spec.help[:1].upper() + spec.help[1:], "Required" if spec.required else "")
         if spec.choices:
             choices = [(c, c) for c in spec.choices]
             if not spec.required:

@@ -5,7 +5,9 @@
   thread-safe; creating them is not cheap). It sends through ``hookstream.outbound`` (the
   egress policy, pinned connections, the attempt deadline, a bounded read), not through
   botocore's own pool; botocore's own retries are off because the engine retries.
-* :func:`classify` — a botocore exception as an :class:`Outcome` (retryable or permanent).
+* :func:`classify` — a botocore exception as an :class:`Outcome`: retried by policy, unless
+  the egress policy refused the endpoint, botocore refused the parameters, or AWS refused the
+  message itself (:data:`PERMANENT_CODES`).
 """
 
 from __future__ import annotations
@@ -37,56 +39,14 @@ HTTP_SCHEMES = ("http", "https")
 _clients: dict[tuple, object] = {}
 _lock = threading.Lock()
 
-# Error codes retrying cannot fix: a missing resource, bad credentials, a refused request.
+# Error codes about the message itself: no change on the AWS side lets it through, so these
+# are the only answers not retried. Everything else (a missing queue, bucket or bus, access
+# denied, expired or wrong credentials…) is retried by the destination's policy, as for HTTP
+# (spec §3): the resource or the permission may be fixed within the retry window.
 PERMANENT_CODES = {
-    "AWS.SimpleQueueService.NonExistentQueue",
-    "QueueDoesNotExist",
-    "NonExistentQueue",
-    "AWS.SimpleQueueService.QueueDeletedRecently",
-    "NoSuchBucket",
-    "NoSuchKey",
-    "AccessDenied",
-    "AccessDeniedException",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "ResourceNotFoundException",
-    "ValidationException",
-    "ValidationError",
-    "InvalidParameterValue",
-    "InvalidParameterValueException",
     "InvalidMessageContents",
     "AWS.SimpleQueueService.InvalidMessageContents",
-    "MissingParameter",
-    "UnsupportedOperation",
-    "AWS.SimpleQueueService.UnsupportedOperation",
-    "InvalidBucketName",
     "EntityTooLarge",
-    "KMSAccessDeniedException",
-    "KMS.AccessDeniedException",
-}
-# Codes worth retrying even though the HTTP status is 4xx.
-RETRYABLE_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "InternalFailure",
-    "InternalError",
-    "ServiceUnavailable",
-    "AWS.SimpleQueueService.ServiceUnavailable",
-    "KMSThrottlingException",
-    "KMS.ThrottlingException",
 }
 
 
@@ -144,7 +104,8 @@ def error_code(exc: ClientError) -> str:
 
 
 def classify(exc: Exception, base: dict, timeout_ms: int | None = None) -> Outcome:
-    """A failed AWS call as an Outcome: permanent for errors retrying cannot fix."""
+    """A failed AWS call as an Outcome: permanent only for a refused endpoint, parameters
+    botocore will not send, or a message AWS refuses as such; every other failure is retried."""
     if isinstance(exc, SSRFRefused):
         return Outcome.permanent(f"SSRF guard: {exc}", **base)
     if isinstance(exc, ClientError):
@@ -156,13 +117,7 @@ def classify(exc: Exception, base: dict, timeout_ms: int | None = None) -> Outco
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         error = f"{code or 'error'}: {message}".strip().rstrip(":") if message else (code or str(exc))
         fields = {**base, "response_status": status, "response_body": f"{code}: {message}"}
-        if code in RETRYABLE_CODES or "Throttl" in code:
-            return Outcome.retry(error, **fields)
         if code in PERMANENT_CODES:
-            return Outcome.permanent(error, **fields)
-        if status is not None and (status >= 500 or status in (408, 429)):
-            return Outcome.retry(error, **fields)
-        if status is not None and 400 <= status < 500:
             return Outcome.permanent(error, **fields)
         return Outcome.retry(error, **fields)
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):

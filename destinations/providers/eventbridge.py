@@ -2,9 +2,9 @@
 
 PutEvents with one entry: ``Source``, ``DetailType``, ``Detail`` = the body as a JSON string
 (a body that is not a JSON object is wrapped as ``{"body": …}``) and ``EventBusName`` =
-``event_bus_arn``. HTTP 200 with ``FailedEntryCount > 0`` is a failure: ``InternalFailure``
-and ``ThrottlingException`` are retryable, any other entry error permanent. An entry over
-``max_entry_bytes`` is a permanent failure.
+``event_bus_arn``. HTTP 200 with ``FailedEntryCount > 0`` is a failure, retried by the
+destination's policy whatever its ``ErrorCode``, as a missing bus or a refused permission is.
+An entry over ``max_entry_bytes`` is a permanent failure (it is never sent).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from destinations.providers import aws
 from destinations.providers.aws import HTTP_SCHEMES
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 
-RETRYABLE_ENTRY_ERRORS = {"InternalFailure", "ThrottlingException"}
-
 
 @register
 class EventBridgeProvider(Provider):
@@ -25,15 +23,20 @@ class EventBridgeProvider(Provider):
     label = "AWS EventBridge"
     description = "Put each event on an AWS EventBridge bus."
     fields = (
-        ConfigField("event_bus_arn", default="default"),
-        ConfigField("region", required=True),
-        ConfigField("source", default="hookstream"),
-        ConfigField("detail_type", default="hookstream.event"),
-        ConfigField("access_key_id", required=True),
-        ConfigField("secret_access_key", required=True, secret=True),
-        ConfigField("session_token", secret=True),
-        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
-        ConfigField("max_entry_bytes", kind=int, default=1024 * 1024),
+        ConfigField("event_bus_arn", default="default", help="EventBusName: a bus name or ARN"),
+        ConfigField("region", required=True, help="AWS region, e.g. eu-west-1"),
+        ConfigField("source", default="hookstream", help="the entry's Source"),
+        ConfigField("detail_type", default="hookstream.event", help="the entry's DetailType"),
+        ConfigField("access_key_id", required=True, help="AWS access key id"),
+        ConfigField("secret_access_key", required=True, secret=True, help="AWS secret access key"),
+        ConfigField("session_token", secret=True, help="AWS session token, for temporary credentials"),
+        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES, help="another EventBridge endpoint (LocalStack, moto)"),
+        ConfigField(
+            "max_entry_bytes",
+            kind=int,
+            default=1024 * 1024,
+            help="a larger entry fails permanently, without being sent",
+        ),
     )
 
     @classmethod
@@ -102,7 +105,5 @@ def classify_put_events(response: dict, base: dict) -> Outcome:
         text = str(first.get("ErrorMessage") or "")
         error = f"PutEvents entry failed: {code}" + (f": {text}" if text else "")
         fields["response_body"] = f"FailedEntryCount={response.get('FailedEntryCount')} ErrorCode={code}"
-        if code in RETRYABLE_ENTRY_ERRORS:
-            return Outcome.retry(error, **fields)
-        return Outcome.permanent(error, **fields)
+        return Outcome.retry(error, **fields)
     return Outcome.success(response_body=f"EventId={first.get('EventId', '')}", **fields)

@@ -33,14 +33,28 @@ class HttpProvider(Provider):
     url_help = "http:// or https://"
     signs = True
     fields = (
-        ConfigField("auth_type", choices=("none", "bearer", "basic", "api_key"), default="none"),
+        ConfigField(
+            "auth_type",
+            choices=("none", "bearer", "basic", "api_key"),
+            default="none",
+            help="how requests authenticate: Authorization Bearer, Basic, or an API key header",
+        ),
         ConfigField("token", secret=True, help="bearer token", header_value=True),
-        ConfigField("username"),
-        ConfigField("password", secret=True),
-        ConfigField("api_key_header", default="X-API-Key", header_name=True),
-        ConfigField("api_key", secret=True, header_value=True),
+        ConfigField("username", help="basic auth user (auth_type basic)"),
+        ConfigField("password", secret=True, help="basic auth password (auth_type basic)"),
+        ConfigField(
+            "api_key_header",
+            default="X-API-Key",
+            header_name=True,
+            help="header that carries api_key (auth_type api_key)",
+        ),
+        ConfigField("api_key", secret=True, header_value=True, help="the API key (auth_type api_key)"),
         # PagerDuty Events v2 puts its integration key in the body (templates_catalog "pagerduty").
-        ConfigField("routing_key", secret=True),
+        ConfigField(
+            "routing_key",
+            secret=True,
+            help="PagerDuty Events v2 integration key, put in the body by the pagerduty template",
+        ),
     )
 
     @classmethod

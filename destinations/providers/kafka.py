@@ -1,7 +1,9 @@
 """Kafka destinations through the Confluent REST Proxy v3 (spec §4).
 
-``POST {rest_url}/kafka/v3/clusters/{cluster_id}/topics/{topic}/records`` with
-``Content-Type: application/json``, Basic auth ``api_key:api_secret`` (when set) and::
+``POST {records_url}`` — ``{rest_url}/kafka/v3/clusters/{cluster_id}/topics/{topic}/records``
+for a bare ``rest_url``; see :func:`records_url` for ``/v3`` (a self-managed REST Proxy) and
+for the URL derived from ``bootstrap_servers`` — with ``Content-Type: application/json``,
+Basic auth ``api_key:api_secret`` (when set) and::
 
     {"value": {"type": "JSON", "data": <payload>},
      "headers": [{"name": "hookstream-event-id", "value": <base64>},
@@ -10,26 +12,24 @@
 A body that is not JSON is sent as ``{"type": "BINARY", "data": <base64 of the body>}`` so
 no byte is lost. Success = HTTP 200 **and** the body's ``error_code == 200``.
 
-Failures: 400/401/403/404 (unknown cluster or topic)/413/415/422 → permanent; 408, 429
-(whatever the body, even HTML) and 5xx → retryable; a 200 whose ``error_code`` is not 200 is
-retryable when the code is a throttle (429) or a server error (5xx, including five-digit
-Confluent codes such as 50002), permanent otherwise. Time-outs and connection errors are
-retryable. Without ``rest_url`` the REST endpoint is derived from ``bootstrap_servers``
-(``records_url``).
+Failures: every answer that is not a success — any other HTTP status (401 bad credentials,
+404 unknown cluster or topic, 429 whatever its body, 5xx…) or a 200 whose ``error_code`` is
+not 200 (40002, 50002…) — is retried by the destination's policy, then dead-lettered, as for
+HTTP (spec §3): the credentials, the topic or the proxy may be fixed within the retry window.
+Time-outs and connection errors are retried too. Permanent: only what hookstream refuses to
+send (the egress policy, a configuration that names no endpoint).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from destinations.providers.base import ConfigError, ConfigField, OutboundMessage, Outcome, Provider, register
 from destinations.providers.transport import basic_auth, exchange
 from hookstream import outbound
 from hookstream.headers import mask_headers
-
-PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 415, 422}
 
 
 @register
@@ -38,12 +38,20 @@ class KafkaProvider(Provider):
     label = "Kafka"
     description = "Produce each event to a Kafka topic through the Confluent REST Proxy v3."
     fields = (
-        ConfigField("rest_url", url_schemes=("http", "https")),
-        ConfigField("bootstrap_servers", hosts=True),
-        ConfigField("cluster_id", required=True),
-        ConfigField("topic", required=True),
-        ConfigField("api_key"),
-        ConfigField("api_secret", secret=True),
+        ConfigField(
+            "rest_url",
+            url_schemes=("http", "https"),
+            help="REST Proxy v3: a base (…/kafka/v3 is added), or a URL ending in /v3 for a self-managed proxy",
+        ),
+        ConfigField(
+            "bootstrap_servers",
+            hosts=True,
+            help="without rest_url, records go to https://<first host>:443/kafka/v3/…",
+        ),
+        ConfigField("cluster_id", required=True, help="Kafka cluster id (lkc-… on Confluent Cloud)"),
+        ConfigField("topic", required=True, help="topic name"),
+        ConfigField("api_key", help="Basic auth user (a Confluent API key)"),
+        ConfigField("api_secret", secret=True, help="Basic auth password (the API secret)"),
     )
 
     @classmethod
@@ -91,47 +99,72 @@ class KafkaProvider(Provider):
             code = data.get("error_code")
             if code == 200:
                 return Outcome.success(**result)
-            error = f"REST Proxy error_code {code}{suffix}"
-            if _retryable_code(code):
-                return Outcome.retry(error, **result)
-            return Outcome.permanent(error, **result)
-        retry_after = answer.retry_after
+            return Outcome.retry(f"REST Proxy error_code {code}{suffix}", **result)
+        error = f"HTTP {status}{suffix}"
         if status == 404:
-            return Outcome.permanent(f"HTTP 404: unknown cluster or topic {config['topic']!r}{suffix}", **result)
-        if status in PERMANENT_STATUSES:
-            return Outcome.permanent(f"HTTP {status}{suffix}", **result)
-        return Outcome.retry(f"HTTP {status}{suffix}", retry_after=retry_after, **result)
+            hint = ""
+            if _guessed_kafka_path(config):
+                hint = " (a self-managed REST Proxy serves v3 at /v3: end rest_url with /v3)"
+            error = f"HTTP 404: unknown cluster or topic {config['topic']!r}{suffix}{hint}"
+        elif status in (401, 403):
+            error = f"HTTP {status}: the REST Proxy refused the credentials{suffix}"
+        return Outcome.retry(error, retry_after=answer.retry_after, **result)
 
 
 def records_url(config: dict) -> str:
-    """The v3 produce URL of a destination's topic.
+    """The v3 produce URL of a destination's topic (README "Kafka endpoint").
 
-    - ``rest_url`` as a base (``https://pkc-….confluent.cloud:443``): ``/kafka/v3/clusters/…``
-      is appended, as Confluent Cloud serves it;
-    - ``rest_url`` ending in ``/v3`` (a self-managed REST Proxy, ``http://proxy:8082/v3``) or
-      ``/kafka/v3`` (Confluent Cloud): ``/clusters/{cluster_id}/topics/{topic}/records``;
-    - ``rest_url`` that is already a ``…/clusters/…/records`` URL: used as it is;
-    - no ``rest_url``: derived from the first of ``bootstrap_servers``
-      (``SASL_SSL://pkc-….confluent.cloud:9092``) as
-      ``https://<host>:443/kafka/v3/clusters/<cluster_id>/topics/<topic>/records``, the REST
-      endpoint Confluent Cloud serves beside its bootstrap server.
+    ``rest_url`` decides by its path, in this order:
+
+    - already a ``…/clusters/…/records`` URL: used as it is;
+    - ends in ``/v3`` — a self-managed REST Proxy (``http://proxy:8082/v3``) or Confluent's
+      ``…/kafka/v3``: ``/clusters/{cluster_id}/topics/{topic}/records`` is appended;
+    - ends in ``/kafka``: ``/v3/clusters/…`` is appended;
+    - anything else (a bare base such as ``https://pkc-….confluent.cloud:443``, or a prefix):
+      ``/kafka/v3/clusters/…`` is appended, as spec §4 writes it and as Confluent Cloud and
+      Confluent Server serve it.
+
+    Without ``rest_url`` it is derived from the first of ``bootstrap_servers``
+    (``SASL_SSL://pkc-….confluent.cloud:9092``) as
+    ``https://<host>:443/kafka/v3/clusters/<cluster_id>/topics/<topic>/records``: the REST
+    endpoint Confluent Cloud serves beside its bootstrap server. The bootstrap port (the Kafka
+    protocol's) is never the REST port. "" when bootstrap_servers names no host.
     """
     tail = f"/clusters/{quote(config['cluster_id'], safe='')}/topics/{quote(config['topic'], safe='')}/records"
     rest = (config.get("rest_url") or "").strip().rstrip("/")
     if rest:
-        if "/clusters/" in rest and rest.endswith("/records"):
+        path = urlsplit(rest).path
+        if "/clusters/" in path and path.endswith("/records"):
             return rest
-        if rest.endswith("/v3"):
+        if path.endswith("/v3"):
             return rest + tail
+        if path.endswith("/kafka"):
+            return f"{rest}/v3{tail}"
         return f"{rest}/kafka/v3{tail}"
-    first = (config.get("bootstrap_servers") or "").split(",")[0].strip()
+    host = bootstrap_host(config.get("bootstrap_servers") or "")
+    return f"https://{host}:443/kafka/v3{tail}" if host else ""
+
+
+def _guessed_kafka_path(config: dict) -> bool:
+    """Whether /kafka/v3 was added to a bare rest_url of a host that is not Confluent Cloud's."""
+    rest = (config.get("rest_url") or "").strip().rstrip("/")
+    if not rest:
+        return False
+    parts = urlsplit(rest)
+    return not parts.path.endswith(("/v3", "/kafka", "/records")) and not (parts.hostname or "").endswith(
+        ".confluent.cloud"
+    )
+
+
+def bootstrap_host(bootstrap_servers: str) -> str:
+    """The host of the first ``bootstrap_servers`` entry (IPv6 in brackets), or ""."""
+    first = bootstrap_servers.split(",")[0].strip()
     host = first.split("://", 1)[-1].rsplit("@", 1)[-1]
     if host.startswith("["):
         host = host[: host.find("]") + 1]
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
-    host = host.strip("/")
-    return f"https://{host}:443/kafka/v3{tail}" if host else ""
+    return host.strip("/")
 
 
 def record(destination, message: OutboundMessage) -> dict:
@@ -158,11 +191,3 @@ def _json(text: str):
         return json.loads(text)
     except (TypeError, ValueError):
         return None
-
-
-def _retryable_code(code) -> bool:
-    if not isinstance(code, int) or isinstance(code, bool):
-        return True
-    while code >= 1000:  # Confluent's five-digit codes: 50002 → 500, 40403 → 404
-        code //= 100
-    return code == 429 or code == 408 or code >= 500

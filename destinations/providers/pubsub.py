@@ -20,11 +20,13 @@ authority and TLS server name):
 One publisher client is kept per destination (per process) and rebuilt when its configuration
 changes, or after the service was unavailable (so a moved address is resolved again).
 
-Failures: a target refused by the SSRF guard, missing or unusable credentials, NotFound
-(unknown topic/project), PermissionDenied, Unauthenticated and InvalidArgument are permanent;
-a name that does not resolve, Unavailable, DeadlineExceeded, ResourceExhausted, internal
-errors and time-outs are retryable (the library's own retries are off: the engine's retry
-policy applies).
+Failures: permanent are a target refused by the SSRF guard, missing or unusable credentials
+(a key that cannot be read) and InvalidArgument (the message itself: too large, bad
+attributes). Everything else the service answers — NotFound (unknown topic/project),
+PermissionDenied, Unauthenticated, a token exchange refused, Unavailable, DeadlineExceeded,
+ResourceExhausted, internal errors — and a name that does not resolve or a time-out is retried
+by the destination's policy, as for HTTP (spec §3): the topic or the permission may be fixed
+within the retry window. The library's own retries are off.
 """
 
 from __future__ import annotations
@@ -68,10 +70,18 @@ class PubSubProvider(Provider):
     label = "Google Cloud Pub/Sub"
     description = "Publish each event to a Google Cloud Pub/Sub topic."
     fields = (
-        ConfigField("project_id", required=True),
-        ConfigField("topic_id", required=True),
-        ConfigField("service_account_json", secret=True, kind=(str, dict)),
-        ConfigField("endpoint", hosts=True),
+        ConfigField("project_id", required=True, help="Google Cloud project id"),
+        ConfigField("topic_id", required=True, help="topic id within the project"),
+        ConfigField(
+            "service_account_json",
+            secret=True,
+            kind=(str, dict),
+            help=(
+                "service account key (JSON text or object); "
+                "required unless endpoint is set or the operator lends its own"
+            ),
+        ),
+        ConfigField("endpoint", hosts=True, help="host:port of a Pub/Sub emulator (plaintext, no credentials)"),
     )
 
     @classmethod
@@ -128,9 +138,9 @@ class PubSubProvider(Provider):
             future = client.publish(topic, message.body, retry=None, timeout=timeout, **attributes)
             message_id = future.result(timeout=timeout)
         except gexc.NotFound as exc:
-            return Outcome.permanent(f"topic not found: {exc.message}"[:500], response_status=404, **base)
+            return Outcome.retry(f"topic not found: {exc.message}"[:500], response_status=404, **base)
         except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
-            return Outcome.permanent(f"not allowed: {exc.message}"[:500], response_status=exc.code, **base)
+            return Outcome.retry(f"not allowed: {exc.message}"[:500], response_status=exc.code, **base)
         except gexc.InvalidArgument as exc:
             return Outcome.permanent(f"invalid message: {exc.message}"[:500], response_status=400, **base)
         except (concurrent.futures.TimeoutError, TimeoutError):
@@ -141,8 +151,8 @@ class PubSubProvider(Provider):
         except gexc.GoogleAPICallError as exc:
             # DeadlineExceeded, ResourceExhausted, Internal, Aborted…
             return Outcome.retry(f"{type(exc).__name__}: {exc.message}"[:500], response_status=exc.code, **base)
-        except auth_exc.GoogleAuthError as exc:
-            return Outcome.permanent(f"unusable credentials: {exc}"[:500], **base)
+        except auth_exc.GoogleAuthError as exc:  # the token exchange failed or was refused
+            return Outcome.retry(f"credentials refused: {exc}"[:500], **base)
         except Exception as exc:  # noqa: BLE001 - a publisher failure is an attempt failure
             return Outcome.retry(f"publish failed: {exc!r}"[:500], **base)
         return Outcome.success(response_status=200, response_body=json.dumps({"message_id": message_id}), **base)

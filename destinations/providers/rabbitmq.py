@@ -1,15 +1,20 @@
 """RabbitMQ destinations (HTTP Management API, or AMQP with publisher confirms).
 
 ``protocol: http`` (default): ``POST {url}/api/exchanges/{vhost}/{exchange}/publish`` with Basic
-auth and the spec §4 body. Success = 2xx **and** ``"routed": true``; ``routed: false`` is a
-permanent failure ("unroutable"), as are 401/403 (bad credentials) and 404 (no such
-exchange/vhost). 5xx, time-outs and connection errors are retryable.
+auth and the spec §4 body (``properties.content_type`` is ``application/json`` for a JSON
+body; the event's own content type, when it differs, is in the ``hookstream-content-type``
+header). Success = 2xx **and** ``"routed": true``. Every other answer —
+``routed: false`` ("unroutable"), 401/403 (bad credentials), 404 (no such exchange/vhost), 5xx —
+is retried by the destination's policy and then dead-lettered, as for HTTP (spec §3): a queue
+may be bound, or the credentials fixed, within the retry window. Time-outs and connection
+errors are retried too.
 
 ``protocol: amqp`` (``url`` is ``amqp://host:port`` or ``amqps://``): pika ``BlockingConnection``
 with publisher confirms and ``mandatory=True``, opened by ``hookstream.outbound.amqp_connect``
 (the host is resolved and checked once and pika connects to exactly that address). An
-unroutable message is a permanent failure, as is a target refused by the SSRF guard (refused
-before any socket is opened); connection errors are retryable. One connection per destination
+unroutable message, refused credentials, a missing exchange, a nack and connection errors are
+retried by policy; permanent are only a target refused by the SSRF guard (refused before any
+socket is opened) and a URL that is not AMQP. One connection per destination
 per thread is reused while it stays open.
 """
 
@@ -36,13 +41,23 @@ class RabbitMqProvider(Provider):
     label = "RabbitMQ"
     description = "Publish each event to a RabbitMQ exchange."
     fields = (
-        ConfigField("url", required=True, url_schemes=("http", "https", "amqp", "amqps")),
-        ConfigField("vhost", default="/"),
-        ConfigField("exchange", required=True),
-        ConfigField("routing_key", default=""),
-        ConfigField("username", required=True),
-        ConfigField("password", required=True, secret=True),
-        ConfigField("protocol", choices=("http", "amqp"), default="http"),
+        ConfigField(
+            "url",
+            required=True,
+            url_schemes=("http", "https", "amqp", "amqps"),
+            help="Management API base (http(s)://host:15672), or amqp(s)://host:port with protocol amqp",
+        ),
+        ConfigField("vhost", default="/", help="virtual host"),
+        ConfigField("exchange", required=True, help="exchange to publish to (amq.default: the default exchange)"),
+        ConfigField("routing_key", default="", help="routing key of every message"),
+        ConfigField("username", required=True, help="RabbitMQ user"),
+        ConfigField("password", required=True, secret=True, help="RabbitMQ password"),
+        ConfigField(
+            "protocol",
+            choices=("http", "amqp"),
+            default="http",
+            help="http: the Management API publish; amqp: AMQP 0-9-1 with publisher confirms",
+        ),
     )
 
     @classmethod
@@ -65,7 +80,22 @@ class RabbitMqProvider(Provider):
 
 
 def _headers(destination, message: OutboundMessage) -> dict[str, str]:
-    return {"hookstream-event-id": message.event_id, "hookstream-destination-id": str(destination.pk)}
+    """The message's headers: the event and destination ids, and the event's own content type
+    (``hookstream-content-type``) when the ``content_type`` property says something else."""
+    headers = {"hookstream-event-id": message.event_id, "hookstream-destination-id": str(destination.pk)}
+    original = (message.content_type or "").strip()
+    if original and original != content_type(message):
+        headers["hookstream-content-type"] = original
+    return headers
+
+
+def content_type(message: OutboundMessage) -> str:
+    """The ``content_type`` property: ``application/json`` for a JSON body, as spec §4 shows
+    (whatever the event's own label: ``application/vnd.api+json; charset=utf-8``, or none);
+    otherwise the event's content type."""
+    if message.payload is not None:
+        return "application/json"
+    return (message.content_type or "").strip() or "application/octet-stream"
 
 
 def _timeout(destination) -> float:
@@ -81,7 +111,7 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
     )
     body = {
         "properties": {
-            "content_type": message.content_type or "application/json",
+            "content_type": content_type(message),
             "headers": _headers(destination, message),
         },
         "routing_key": config.get("routing_key") or "",
@@ -119,14 +149,26 @@ def _send_http(destination, message: OutboundMessage, config: dict) -> Outcome:
             return Outcome.retry("RabbitMQ answered without a JSON body", **result)
         if routed is True:
             return Outcome.success(**result)
-        return Outcome.permanent("unroutable: no queue is bound for this routing key", **result)
+        return Outcome.retry("unroutable: no queue is bound for this routing key", **result)
+    reason = _reason(answer.text)
     if status in (401, 403):
-        return Outcome.permanent(f"HTTP {status}: RabbitMQ refused the credentials", **result)
-    if status == 404:
-        return Outcome.permanent(f"HTTP 404: exchange {exchange!r} or vhost {vhost!r} not found", **result)
-    if status == 400:
-        return Outcome.permanent("HTTP 400: RabbitMQ rejected the message", **result)
-    return Outcome.retry(f"HTTP {status}", **result)
+        error = f"HTTP {status}: RabbitMQ refused the credentials"
+    elif status == 404:
+        error = f"HTTP 404: exchange {exchange!r} or vhost {vhost!r} not found"
+    elif status == 400:
+        error = "HTTP 400: RabbitMQ rejected the message"
+    else:
+        error = f"HTTP {status}"
+    return Outcome.retry(error + (f": {reason}" if reason else ""), retry_after=answer.retry_after, **result)
+
+
+def _reason(text: str) -> str:
+    """The Management API's own words for a refusal (``{"error", "reason"}``), cut short."""
+    try:
+        reason = json.loads(text).get("reason")
+    except (ValueError, AttributeError):
+        return ""
+    return str(reason)[:300] if reason else ""
 
 
 def _connection_key(destination, config: dict) -> tuple:
@@ -212,7 +254,7 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
             routing_key=config.get("routing_key") or "",
             body=message.body,
             properties=pika.BasicProperties(
-                content_type=message.content_type or "application/json",
+                content_type=content_type(message),
                 headers=_headers(destination, message),
                 message_id=message.event_id,
                 delivery_mode=2,
@@ -236,16 +278,16 @@ def _send_amqp(destination, message: OutboundMessage, config: dict) -> Outcome:
         _drop(destination)
         return Outcome.permanent(f"invalid URL: {exc}"[:500], **base)
     except pika_exc.UnroutableError:
-        return Outcome.permanent("unroutable: no queue is bound for this routing key", **base)
+        return Outcome.retry("unroutable: no queue is bound for this routing key", **base)
     except pika_exc.NackError:
         return Outcome.retry("RabbitMQ nacked the message", **base)
     except pika_exc.ProbableAuthenticationError as exc:
         _drop(destination)
-        return Outcome.permanent(f"authentication failed: {exc!r}"[:500], **base)
+        return Outcome.retry(f"authentication failed: {exc!r}"[:500], **base)
     except pika_exc.ChannelClosedByBroker as exc:
         _drop(destination)
         if exc.reply_code == 404:
-            return Outcome.permanent(f"exchange not found: {exc.reply_text}"[:500], **base)
+            return Outcome.retry(f"exchange not found: {exc.reply_text}"[:500], **base)
         return Outcome.retry(f"channel closed by broker: {exc.reply_code} {exc.reply_text}"[:500], **base)
     except (pika_exc.AMQPError, OSError) as exc:
         _drop(destination)

@@ -22,14 +22,23 @@ class S3Provider(Provider):
     label = "AWS S3"
     description = "Archive each event as an object in an AWS S3 bucket."
     fields = (
-        ConfigField("bucket", required=True),
-        ConfigField("region", required=True),
-        ConfigField("prefix", default=""),
-        ConfigField("access_key_id", required=True),
-        ConfigField("secret_access_key", required=True, secret=True),
-        ConfigField("session_token", secret=True),
-        ConfigField("format", choices=("json", "raw"), default="json"),
-        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
+        ConfigField("bucket", required=True, help="bucket name"),
+        ConfigField("region", required=True, help="AWS region, e.g. eu-west-1"),
+        ConfigField("prefix", default="", help="key prefix: objects go to {prefix}YYYY/MM/DD/{event_id}.json"),
+        ConfigField("access_key_id", required=True, help="AWS access key id"),
+        ConfigField("secret_access_key", required=True, secret=True, help="AWS secret access key"),
+        ConfigField("session_token", secret=True, help="AWS session token, for temporary credentials"),
+        ConfigField(
+            "format",
+            choices=("json", "raw"),
+            default="json",
+            help="json: the event as a JSON document; raw: the body bytes",
+        ),
+        ConfigField(
+            "endpoint_url",
+            url_schemes=HTTP_SCHEMES,
+            help="another S3 endpoint (LocalStack, moto, MinIO); path-style addressing",
+        ),
     )
 
     def send(self, destination, message: OutboundMessage) -> Outcome:

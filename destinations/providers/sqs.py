@@ -20,14 +20,26 @@ class SqsProvider(Provider):
     label = "AWS SQS"
     description = "Send each event as a message to an AWS SQS queue."
     fields = (
-        ConfigField("queue_url", required=True, url_schemes=HTTP_SCHEMES),
-        ConfigField("region", required=True),
-        ConfigField("access_key_id", required=True),
-        ConfigField("secret_access_key", required=True, secret=True),
-        ConfigField("session_token", secret=True),
-        ConfigField("message_group_id"),
-        ConfigField("endpoint_url", url_schemes=HTTP_SCHEMES),
-        ConfigField("max_message_bytes", kind=int, default=1024 * 1024),
+        ConfigField(
+            "queue_url",
+            required=True,
+            url_schemes=HTTP_SCHEMES,
+            help="the queue URL; one ending in .fifo gets MessageGroupId and MessageDeduplicationId",
+        ),
+        ConfigField("region", required=True, help="AWS region, e.g. eu-west-1"),
+        ConfigField("access_key_id", required=True, help="AWS access key id"),
+        ConfigField("secret_access_key", required=True, secret=True, help="AWS secret access key"),
+        ConfigField("session_token", secret=True, help="AWS session token, for temporary credentials"),
+        ConfigField("message_group_id", help="FIFO queues: MessageGroupId (default: the event id)"),
+        ConfigField(
+            "endpoint_url", url_schemes=HTTP_SCHEMES, help="another SQS endpoint (LocalStack, moto, a VPC endpoint)"
+        ),
+        ConfigField(
+            "max_message_bytes",
+            kind=int,
+            default=1024 * 1024,
+            help="a larger body fails permanently, without being sent",
+        ),
     )
 
     @classmethod

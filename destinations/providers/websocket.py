@@ -17,11 +17,11 @@ sends one text frame::
 
 ``payload`` is the event's JSON payload (the body as a string when it is not JSON). With
 ``require_ack`` the server must answer ``{"type": "ack"}`` within the destination's timeout;
-otherwise the attempt is a retryable failure. A refused handshake records the HTTP status:
-4xx (other than 408/429) is permanent, anything else retryable; connection errors and
-time-outs are retryable. A host refused by the SSRF guard (private networks, unless
-``HOOKSTREAM_ALLOW_PRIVATE_NETWORKS``) is a permanent failure; the connection goes to the very
-address the guard checked.
+otherwise the attempt is a retryable failure. A refused handshake records the HTTP status and
+is retried by the destination's policy, whatever the status (spec §3: a retry follows any
+non-2xx answer); connection errors and time-outs are retryable. A host refused by the SSRF
+guard (private networks, unless ``HOOKSTREAM_ALLOW_PRIVATE_NETWORKS``) is a permanent failure;
+the connection goes to the very address the guard checked.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from hookstream.ssrf import SSRFRefused
 CHANNEL_RE = re.compile(r"^[a-z0-9._-]+$")
 # The live stream's own channels (``/v1/ws``): a destination's channel_name cannot be one.
 RESERVED_CHANNELS = {"events", "deliveries", "issues"}
-RETRYABLE_HANDSHAKE = {408, 425, 429}
 # The most an attempt reads from the server: the handshake answer and the ack frames.
 MAX_READ = 512 * 1024
 
@@ -57,10 +56,12 @@ class WebSocketProvider(Provider):
     url_help = "ws:// or wss://; or give it under provider settings."
     url_config_field = "url"
     fields = (
-        ConfigField("url"),
-        ConfigField("channel_name", required=True),
-        ConfigField("headers", kind=dict, headers=True),
-        ConfigField("require_ack", kind=bool, default=False),
+        ConfigField("url", help="ws:// or wss:// server (or the url column); none: a channel of the live stream"),
+        ConfigField("channel_name", required=True, help="channel named in each frame, ^[a-z0-9._-]+$"),
+        ConfigField("headers", kind=dict, headers=True, help="extra handshake headers"),
+        ConfigField(
+            "require_ack", kind=bool, default=False, help='wait for {"type": "ack"} within timeout_ms, else retry'
+        ),
     )
 
     @classmethod
@@ -160,10 +161,7 @@ def _attempt(
         body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else ""
         kwargs = {**base, "response_status": status, "response_body": body[:4096]}
         kwargs["response_headers"] = outbound.capped_headers(exc.resp_headers or {})
-        error = f"handshake refused: HTTP {status}"
-        if 400 <= status < 500 and status not in RETRYABLE_HANDSHAKE:
-            return Outcome.permanent(error, **kwargs)
-        return Outcome.retry(error, **kwargs)
+        return Outcome.retry(f"handshake refused: HTTP {status}", **kwargs)
     except (websocket.WebSocketException, OSError) as exc:
         sock.close()
         if "redirect" in str(exc).lower():  # websocket-client's words for a 3xx at redirect_limit=0

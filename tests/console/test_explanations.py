@@ -63,12 +63,13 @@ def test_a_pending_delivery_still_says_no_attempt_yet(alice):
 def test_the_dead_letter_list_shows_reason_and_last_error_in_words(alice):
     destination = make_destination(alice.org)
     never_tried = _dead(destination, reason="circuit_open", error=CIRCUIT_HELD_ERROR)
-    _dead(destination, reason="permanent_failure", error="HTTP 410 Gone", attempts=1)
+    _dead(destination, reason="permanent_failure", error="SSRF guard: 10.0.0.5 is not globally routable", attempts=1)
     for name in ("destination-detail", "destination-live"):
         html = _client(alice).get(reverse(f"console:{name}", args=[destination.pk])).content.decode()
         assert "circuit open: held until the retry window closed" in html
         assert "none: no attempt was made" in html
-        assert "permanent failure: the destination refused it" in html and "HTTP 410 Gone" in html
+        assert "permanent failure: it cannot be sent as configured" in html
+        assert "SSRF guard: 10.0.0.5 is not globally routable" in html
         assert reverse("console:event-detail", args=[never_tried.pk]) in html
 
 

@@ -54,3 +54,24 @@ def assert_unreachable_is_retried_then_dead_lettered(org, destination) -> None:
     delivery.refresh_from_db()
     assert delivery.status == "dead"
     assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+
+
+def assert_retried_by_policy_then_dead_lettered(org, destination, fragment: str, payload=None):
+    """Every attempt fails with ``fragment`` in its error; the delivery is retried exactly
+    ``retry_max_attempts`` times, then dead-lettered with ``retries_exhausted``.
+
+    ``destination`` must have ``retry_intervals=[0]`` (each retry is due at once). Returns
+    the delivery's attempts, in order."""
+    delivery = make_delivery(make_event(org, payload or {"type": "order.created"}), destination)
+    tries = destination.retry_max_attempts + 1
+    for number in range(1, tries + 1):
+        process_delivery(delivery.id)
+        delivery.refresh_from_db()
+        assert delivery.status == ("dead" if number == tries else "scheduled"), (number, delivery.last_error)
+    attempts = list(DeliveryAttempt.objects.filter(delivery_id=delivery.pk).order_by("attempt_number"))
+    assert [a.attempt_number for a in attempts] == list(range(1, tries + 1))
+    for attempt in attempts:
+        assert attempt.status == "failed" and fragment in attempt.error, attempt.error
+    assert [a.is_dlq for a in attempts] == [False] * (tries - 1) + [True]
+    assert DeadLetter.objects.get(delivery=delivery).reason == "retries_exhausted"
+    return attempts

@@ -1,13 +1,17 @@
 """The AWS providers (sqs, s3, eventbridge) against a real moto server on loopback (no
-mocks): delivered and observed at the counterpart, permanent errors to the dead letter
-queue, a counterpart that is down retried then dead-lettered, FIFO attributes, both S3
+mocks): delivered and observed at the counterpart; a missing queue, bucket or bus and access
+denied retried by the destination's policy then dead-lettered, as a counterpart that is down
+is; oversized messages dead-lettered at once; FIFO attributes, both S3
 formats, EventBridge partial failures, and the circuit breaker of one destination."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+import uuid
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -23,7 +27,12 @@ from destinations.providers.base import OutboundMessage
 from destinations.providers.eventbridge import classify_put_events
 from destinations.providers.s3 import object_key
 from tests.factories import make_delivery, make_event
-from tests.providers.support import deliver, only_attempt, provider_destination
+from tests.providers.support import (
+    assert_retried_by_policy_then_dead_lettered,
+    deliver,
+    only_attempt,
+    provider_destination,
+)
 
 REGION = "us-east-1"
 KEYS = {"access_key_id": "AKIAEXAMPLEKEY000001", "secret_access_key": "moto-secret-key"}
@@ -55,6 +64,41 @@ def _client(service, endpoint):
         aws_secret_access_key=KEYS["secret_access_key"],
         config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}),
     )
+
+
+class _AwsErrorServer:
+    """An AWS JSON-protocol endpoint on loopback that refuses every call with one error, as
+    SQS does for a key IAM does not allow (moto does not enforce IAM by default)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        self.requests = 0
+        server = self
+        body = json.dumps({"__type": code, "message": message}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.requests += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("x-amzn-query-error", f"{code};Sender")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
 
 
 def _closed_port_url() -> str:
@@ -148,11 +192,53 @@ def test_sqs_fifo_queue_gets_group_and_deduplication_ids(alice, moto):
 
 
 @pytest.mark.django_db
-def test_sqs_missing_queue_is_a_permanent_failure(alice, moto):
-    missing = f"{moto}/123456789012/no-such-queue"
-    destination = _destination(alice.org, "sqs", {"queue_url": missing, "endpoint_url": moto})
-    _, delivery = deliver(alice.org, destination)
-    _assert_permanent_dlq(delivery, "NonExistentQueue")
+def test_sqs_missing_queue_is_retried_by_policy_then_dead_lettered(alice, moto):
+    missing = f"{moto}/123456789012/no-such-queue-{uuid.uuid4().hex[:8]}"
+    destination = _destination(
+        alice.org, "sqs", {"queue_url": missing, "endpoint_url": moto}, retry_intervals=[0], retry_max_attempts=2
+    )
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "NonExistentQueue")
+    assert {a.response_status for a in attempts} == {400}
+
+
+@pytest.mark.django_db
+def test_sqs_queue_created_within_the_retry_window_gets_the_message(alice, moto):
+    name = f"late-{uuid.uuid4().hex[:8]}"
+    queue_url = f"{moto}/123456789012/{name}"
+    destination = _destination(
+        alice.org, "sqs", {"queue_url": queue_url, "endpoint_url": moto}, retry_intervals=[0], retry_max_attempts=3
+    )
+    event, delivery = deliver(alice.org, destination, {"type": "order.created"})
+    assert delivery.status == "scheduled"
+    assert "NonExistentQueue" in delivery.last_error
+
+    sqs = _client("sqs", moto)
+    assert sqs.create_queue(QueueName=name)["QueueUrl"].endswith(f"/{name}")
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded", delivery.last_error
+    [message] = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
+    assert message["MessageAttributes"]["hookstream-event-id"]["StringValue"] == event.id
+
+
+@pytest.mark.django_db
+def test_sqs_access_denied_is_retried_by_policy_then_dead_lettered(alice):
+    """AWS answers 403 AccessDenied (a loopback stand-in for IAM refusing the key)."""
+    server = _AwsErrorServer(403, "AccessDenied", "not authorized to perform sqs:SendMessage")
+    try:
+        queue_url = f"{server.url}/123456789012/orders"
+        destination = _destination(
+            alice.org,
+            "sqs",
+            {"queue_url": queue_url, "endpoint_url": server.url},
+            retry_intervals=[0],
+            retry_max_attempts=1,
+        )
+        attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "AccessDenied")
+        assert [a.response_status for a in attempts] == [403, 403]
+        assert server.requests == 2
+    finally:
+        server.close()
 
 
 @pytest.mark.django_db
@@ -271,10 +357,12 @@ def test_s3_json_format_keeps_a_non_json_body_as_text_and_raw_writes_bytes(alice
 
 
 @pytest.mark.django_db
-def test_s3_missing_bucket_is_a_permanent_failure(alice, moto):
-    destination = _destination(alice.org, "s3", {"bucket": "no-such-bucket", "endpoint_url": moto})
-    _, delivery = deliver(alice.org, destination)
-    _assert_permanent_dlq(delivery, "NoSuchBucket")
+def test_s3_missing_bucket_is_retried_by_policy_then_dead_lettered(alice, moto):
+    destination = _destination(
+        alice.org, "s3", {"bucket": "no-such-bucket", "endpoint_url": moto}, retry_intervals=[0], retry_max_attempts=1
+    )
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "NoSuchBucket")
+    assert {a.response_status for a in attempts} == {404}
 
 
 @pytest.mark.django_db
@@ -336,10 +424,15 @@ def test_eventbridge_wraps_a_non_json_body(alice, moto):
 
 
 @pytest.mark.django_db
-def test_eventbridge_unknown_bus_is_a_permanent_failure(alice, moto):
-    destination = _destination(alice.org, "eventbridge", {"event_bus_arn": "no-such-bus", "endpoint_url": moto})
-    _, delivery = deliver(alice.org, destination)
-    _assert_permanent_dlq(delivery, "ResourceNotFoundException")
+def test_eventbridge_unknown_bus_is_retried_by_policy_then_dead_lettered(alice, moto):
+    destination = _destination(
+        alice.org,
+        "eventbridge",
+        {"event_bus_arn": "no-such-bus", "endpoint_url": moto},
+        retry_intervals=[0],
+        retry_max_attempts=2,
+    )
+    assert_retried_by_policy_then_dead_lettered(alice.org, destination, "ResourceNotFoundException")
 
 
 @pytest.mark.django_db
@@ -359,7 +452,7 @@ def test_eventbridge_counterpart_down_is_retried_then_dead_lettered(alice, moto)
 
 @pytest.mark.parametrize(
     ("code", "retryable"),
-    [("InternalFailure", True), ("ThrottlingException", True), ("AccessDeniedException", False), ("X", False)],
+    [("InternalFailure", True), ("ThrottlingException", True), ("AccessDeniedException", True), ("X", True)],
 )
 def test_eventbridge_failed_entries_are_classified(code, retryable):
     response = {

@@ -19,7 +19,7 @@ from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
 from destinations.providers import pubsub as pubsub_provider
 from tests.factories import make_delivery, make_event, make_source
-from tests.providers.support import deliver, provider_destination
+from tests.providers.support import assert_retried_by_policy_then_dead_lettered, deliver, provider_destination
 from tests.support import port_open, require_service
 
 EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
@@ -130,13 +130,36 @@ def test_the_endpoint_setting_reaches_the_emulator_and_the_client_is_reused(alic
 
 
 @pytest.mark.django_db
-def test_an_unknown_topic_is_a_permanent_failure(alice, topic):
-    destination = _destination(alice.org, topic_id=f"missing-{uuid.uuid4().hex[:8]}")
-    _event, delivery = deliver(alice.org, destination)
+def test_an_unknown_topic_is_retried_by_policy_then_dead_lettered(alice, topic):
+    destination = _destination(
+        alice.org, topic_id=f"missing-{uuid.uuid4().hex[:8]}", retry_intervals=[0], retry_max_attempts=2
+    )
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "topic not found")
+    assert [a.response_status for a in attempts] == [404, 404, 404]
+    pubsub_provider.forget(destination.pk)
 
-    assert delivery.status == "dead"
-    assert "topic not found" in DeliveryAttempt.objects.get(delivery=delivery).error
-    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+
+@pytest.mark.django_db
+def test_a_topic_created_within_the_retry_window_gets_the_message(alice, topic, emulator):
+    _topic_id, subscriber, _sub_path = topic
+    topic_id = f"late-{uuid.uuid4().hex[:8]}"
+    destination = _destination(alice.org, topic_id=topic_id, retry_intervals=[0], retry_max_attempts=3)
+    event, delivery = deliver(alice.org, destination, {"type": "order.created"})
+    assert delivery.status == "scheduled"
+    assert "topic not found" in delivery.last_error
+
+    publisher = pubsub_v1.PublisherClient()
+    topic_path = publisher.topic_path(PROJECT, topic_id)
+    sub_path = subscriber.subscription_path(PROJECT, f"s-{topic_id}")
+    publisher.create_topic(name=topic_path)
+    subscriber.create_subscription(name=sub_path, topic=topic_path)
+    process_delivery(delivery.id)
+    delivery.refresh_from_db()
+
+    assert delivery.status == "succeeded", delivery.last_error
+    [received] = _pull(subscriber, sub_path)
+    assert received.attributes["event_id"] == event.id
+    pubsub_provider.forget(destination.pk)
 
 
 @pytest.mark.django_db

@@ -10,9 +10,15 @@ import pytest
 from django.test import override_settings
 from pika.exceptions import StreamLostError
 
-from deliveries.models import DeadLetter, DeliveryAttempt
+from deliveries.engine import process_delivery
+from deliveries.models import DeliveryAttempt
 from destinations.providers import rabbitmq
-from tests.providers.support import assert_unreachable_is_retried_then_dead_lettered, deliver, provider_destination
+from tests.providers.support import (
+    assert_retried_by_policy_then_dead_lettered,
+    assert_unreachable_is_retried_then_dead_lettered,
+    deliver,
+    provider_destination,
+)
 from tests.support import port_open, require_service
 
 AMQP_URL = "amqp://127.0.0.1:5672"
@@ -60,11 +66,45 @@ def test_it_publishes_with_the_event_headers(alice, channel, queue, protocol):
     assert delivery.status == "succeeded", DeliveryAttempt.objects.filter(delivery=delivery).first().error
     properties, body = _read(channel, queue)
     assert json.loads(body) == {"type": "order.created", "amount": 7}
+    assert properties.content_type == "application/json"
+    assert "hookstream-content-type" not in properties.headers
     assert properties.headers["hookstream-event-id"] == event.id
     assert properties.headers["hookstream-destination-id"] == str(destination.pk)
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.status == "success"
     assert "guest" not in json.dumps(attempt.request_headers)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_a_json_body_is_labelled_application_json_with_the_events_own_type_in_a_header(alice, channel, queue, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, routing_key=queue, protocol=protocol)
+    _event, delivery = deliver(
+        alice.org, destination, {"data": {"id": "1"}}, content_type="application/vnd.api+json; charset=utf-8"
+    )
+
+    assert delivery.status == "succeeded", delivery.last_error
+    properties, body = _read(channel, queue)
+    assert json.loads(body) == {"data": {"id": "1"}}
+    assert properties.content_type == "application/json"
+    assert properties.headers["hookstream-content-type"] == "application/vnd.api+json; charset=utf-8"
+    rabbitmq._drop(destination)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_a_body_that_is_not_json_keeps_its_own_content_type(alice, channel, queue, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(alice.org, url=url, routing_key=queue, protocol=protocol)
+    _event, delivery = deliver(alice.org, destination, None, body=b"plain words", content_type="text/plain")
+
+    assert delivery.status == "succeeded", delivery.last_error
+    properties, body = _read(channel, queue)
+    assert body == b"plain words"
+    assert properties.content_type == "text/plain"
+    assert "hookstream-content-type" not in properties.headers
+    rabbitmq._drop(destination)
 
 
 @pytest.mark.django_db
@@ -82,34 +122,84 @@ def test_amqp_reuses_the_connection(alice, channel, queue):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("protocol", ["http", "amqp"])
-def test_an_unroutable_message_is_a_permanent_failure(alice, channel, protocol):
+def test_an_unroutable_message_is_retried_by_policy_then_dead_lettered(alice, channel, protocol):
     url = MGMT_URL if protocol == "http" else AMQP_URL
-    destination = _destination(alice.org, url=url, routing_key=f"nobody-{uuid.uuid4().hex}", protocol=protocol)
-    _event, delivery = deliver(alice.org, destination)
-
-    assert delivery.status == "dead"
-    assert "unroutable" in DeliveryAttempt.objects.get(delivery=delivery).error
-    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+    destination = _destination(
+        alice.org,
+        url=url,
+        routing_key=f"nobody-{uuid.uuid4().hex}",
+        protocol=protocol,
+        retry_intervals=[0],
+        retry_max_attempts=2,
+    )
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "unroutable")
+    if protocol == "http":
+        assert {a.response_status for a in attempts} == {200}
+        assert all('"routed":false' in a.response_body.replace(" ", "") for a in attempts)
+    rabbitmq._drop(destination)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("protocol", ["http", "amqp"])
-def test_a_missing_exchange_is_a_permanent_failure(alice, channel, protocol):
+def test_a_queue_bound_within_the_retry_window_gets_the_message(alice, channel, protocol):
+    """routed:false is not the end: the user binds a queue, and the next retry delivers."""
     url = MGMT_URL if protocol == "http" else AMQP_URL
-    destination = _destination(alice.org, url=url, exchange=f"missing-{uuid.uuid4().hex[:8]}", protocol=protocol)
-    _event, delivery = deliver(alice.org, destination)
+    name = f"hs-late-{uuid.uuid4().hex[:12]}"
+    destination = _destination(
+        alice.org, url=url, routing_key=name, protocol=protocol, retry_intervals=[0], retry_max_attempts=3
+    )
+    event, delivery = deliver(alice.org, destination, {"type": "order.created", "n": 1})
+    assert delivery.status == "scheduled"
+    assert "unroutable" in delivery.last_error
 
-    assert delivery.status == "dead"
-    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+    channel.queue_declare(queue=name, auto_delete=True)
+    channel.queue_bind(queue=name, exchange="amq.direct", routing_key=name)
+    try:
+        process_delivery(delivery.id)
+        delivery.refresh_from_db()
+        assert delivery.status == "succeeded", delivery.last_error
+        properties, body = _read(channel, name)
+        assert json.loads(body) == {"type": "order.created", "n": 1}
+        assert properties.headers["hookstream-event-id"] == event.id
+        assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 2
+    finally:
+        channel.queue_delete(queue=name)
+        rabbitmq._drop(destination)
 
 
 @pytest.mark.django_db
-def test_bad_credentials_are_a_permanent_failure(alice, channel):
-    destination = _destination(alice.org, password="wrong", routing_key="x")
-    _event, delivery = deliver(alice.org, destination)
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_a_missing_exchange_is_retried_by_policy_then_dead_lettered(alice, channel, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(
+        alice.org,
+        url=url,
+        exchange=f"missing-{uuid.uuid4().hex[:8]}",
+        protocol=protocol,
+        retry_intervals=[0],
+        retry_max_attempts=1,
+    )
+    assert_retried_by_policy_then_dead_lettered(alice.org, destination, "no exchange")
+    rabbitmq._drop(destination)
 
-    assert delivery.status == "dead"
-    assert DeliveryAttempt.objects.get(delivery=delivery).response_status == 401
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["http", "amqp"])
+def test_bad_credentials_are_retried_by_policy_then_dead_lettered(alice, channel, protocol):
+    url = MGMT_URL if protocol == "http" else AMQP_URL
+    destination = _destination(
+        alice.org,
+        url=url,
+        password="wrong",
+        routing_key="x",
+        protocol=protocol,
+        retry_intervals=[0],
+        retry_max_attempts=2,
+    )
+    fragment = "refused the credentials" if protocol == "http" else "authentication failed"
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, fragment)
+    if protocol == "http":
+        assert [a.response_status for a in attempts] == [401, 401, 401]
 
 
 @pytest.mark.django_db
@@ -124,7 +214,6 @@ def test_a_broker_that_is_down_is_retried_then_dead_lettered(alice, url):
 
 @pytest.mark.django_db
 def test_amqp_reconnects_once_when_the_kept_connection_went_stale(alice, channel, queue):
-
 
     destination = _destination(alice.org, url=AMQP_URL, routing_key=queue, protocol="amqp")
     deliver(alice.org, destination)

@@ -13,7 +13,7 @@ from websockets.sync.server import serve
 from deliveries.engine import process_delivery
 from deliveries.models import DeadLetter, DeliveryAttempt
 from tests.factories import make_delivery, make_event
-from tests.providers.support import deliver, provider_destination
+from tests.providers.support import assert_retried_by_policy_then_dead_lettered, deliver, provider_destination
 
 
 class Server:
@@ -104,16 +104,12 @@ def test_require_ack_without_an_ack_is_retryable(alice, servers):
 
 
 @pytest.mark.django_db
-def test_a_refused_handshake_is_recorded_with_its_status(alice, servers):
+def test_a_refused_handshake_is_recorded_with_its_status_and_retried_by_policy(alice, servers):
     server = servers(process_request=lambda conn, req: conn.respond(403, "no\n"))
-    destination = _destination(alice.org, server.url)
-    _event, delivery = deliver(alice.org, destination)
-
-    attempt = DeliveryAttempt.objects.get(delivery=delivery)
-    assert attempt.response_status == 403
-    assert "handshake refused" in attempt.error
-    assert delivery.status == "dead"
-    assert DeadLetter.objects.get(delivery=delivery).reason == "permanent_failure"
+    destination = _destination(alice.org, server.url, retry_intervals=[0], retry_max_attempts=1)
+    attempts = assert_retried_by_policy_then_dead_lettered(alice.org, destination, "handshake refused: HTTP 403")
+    assert [a.response_status for a in attempts] == [403, 403]
+    assert server.frames == []
 
 
 @pytest.mark.django_db
