@@ -53,7 +53,7 @@ class WebSocketProvider(Provider):
     uses_url = True
     url_schemes = ("ws", "wss")
     url_kind = "a ws:// or wss://"
-    url_help = "ws:// or wss://; or give it under provider settings."
+    url_help = "ws:// or wss://, or give it under provider settings; leave it empty for a channel of the live stream."
     url_config_field = "url"
     fields = (
         ConfigField("url", help="ws:// or wss:// server (or the url column); none: a channel of the live stream"),
