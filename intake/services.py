@@ -528,28 +528,48 @@ def event_store(*, organization_id: str, incoming: Incoming, now: datetime, **fi
     return event
 
 
-def source_event_store(
+def source_event_new(
     *, source: Source, incoming: Incoming, now: datetime, schema_errors: list[str] | None = None
-) -> Stored:
-    """Store a request received at a source's ingest URL, in the caller's transaction.
-
-    Dedup (when enabled) first: claim the key, or answer with the original event
-    (``deduplicated``) and store nothing. The caller counts the event on the source
-    (``source_count_event``) once its transaction has committed.
-    """
+) -> tuple[Event, str | None]:
+    """The event a request received at a source's ingest URL would store (unsaved), and its
+    dedup key: None when dedup is off or the event has nothing to dedup on."""
     event = _new_event(organization_id=source.organization_id, incoming=incoming, now=now, source_id=source.pk)
     if source.verification_type:
         event.verification_status = EventVerificationStatus.VERIFIED
     if schema_errors is not None:
         event.schema_status = SchemaStatus.INVALID if schema_errors else SchemaStatus.VALID
         event.schema_errors = schema_errors or None
+    key = None
     if source.dedup_enabled:
         key = dedup_key(source, event)
         event.dedup_status = DedupStatus.NO_KEY if key is None else DedupStatus.UNIQUE
-        if key is not None:
-            original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
-            if original is not None:
-                return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
+    return event, key
+
+
+def source_event_claim(*, source: Source, event: Event, key: str, now: datetime) -> Stored | None:
+    """Claim the dedup ``key`` for ``event`` in the caller's transaction, before the event
+    is inserted: None when claimed, else the answer for a duplicate (the original event,
+    ``deduplicated``), which stores nothing."""
+    original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
+    if original is None:
+        return None
+    return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
+
+
+def source_event_store(
+    *, source: Source, incoming: Incoming, now: datetime, schema_errors: list[str] | None = None
+) -> Stored:
+    """Store a request received at a source's ingest URL, in the caller's transaction, with
+    the ORM (``deliveries.fanout`` writes it with its deliveries in one statement on
+    PostgreSQL).
+
+    Dedup (when enabled) first: claim the key, or answer with the original event
+    (``deduplicated``) and store nothing. The caller counts the event on the source
+    (``source_count_event``) once its transaction has committed.
+    """
+    event, key = source_event_new(source=source, incoming=incoming, now=now, schema_errors=schema_errors)
+    if key is not None and (duplicate := source_event_claim(source=source, event=event, key=key, now=now)):
+        return duplicate
     event.save(force_insert=True)
     return Stored(event=event)
 
