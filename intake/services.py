@@ -471,6 +471,13 @@ def _dedup_claim(*, source: Source, key: str, event_id: str, now) -> str | None:
     raise IntegrityError("could not claim the dedup key")
 
 
+_COUNT_EVENT_SQL = (
+    f"UPDATE {Source._meta.db_table} SET event_count = event_count + 1, "
+    "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s; "
+    "SET LOCAL synchronous_commit TO OFF"
+)
+
+
 def source_count_event(*, source: Source, now) -> None:
     """Add one event to the source's counters (``event_count``, ``last_event_at``).
 
@@ -481,19 +488,13 @@ def source_count_event(*, source: Source, now) -> None:
     runs; a database crash in the following fraction of a second can lose counter
     increments, never an event. A failure here is logged, not answered: the event is stored.
     """
-    sources = Source.objects.filter(pk=source.pk)
     try:
         if connection.vendor != "postgresql":
-            sources.update(event_count=F("event_count") + 1, last_event_at=now)
+            Source.objects.filter(pk=source.pk).update(event_count=F("event_count") + 1, last_event_at=now)
             return
         with connection.cursor() as cursor:
             # One round trip: SET LOCAL applies to the implicit transaction of this query string.
-            cursor.execute(
-                f"UPDATE {Source._meta.db_table} SET event_count = event_count + 1, "
-                "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s; "
-                "SET LOCAL synchronous_commit TO OFF",
-                [now, source.pk],
-            )
+            cursor.execute(_COUNT_EVENT_SQL, [now, source.pk])
     except DatabaseError:
         logger.warning("could not count event on source %s", source.pk, exc_info=True)
 
