@@ -102,11 +102,11 @@ def test_it_reads_again_when_another_process_bumps_the_version_or_redis_loses_it
     scope = versions.routes_scope(alice.org.pk)
     # Another process's change: a new token in Redis.
     redis.Redis.from_url(settings.REDIS_URL).set(versions.KEY_PREFIX + scope, "from-another-process")
-    assert _selects(client, source) == 1
+    assert _selects(client, source) > 0  # read again (one SELECT on PostgreSQL, two elsewhere)
     assert _selects(client, source) == 0
     # Redis flushed or restarted empty: a fresh token, unlike the one held.
     redis.Redis.from_url(settings.REDIS_URL).delete(versions.KEY_PREFIX + scope)
-    assert _selects(client, source) == 1
+    assert _selects(client, source) > 0  # read again (one SELECT on PostgreSQL, two elsewhere)
     assert _selects(client, source) == 0
 
 
@@ -117,7 +117,7 @@ def test_it_reads_again_a_copy_older_than_the_maximum_age(alice, client, monkeyp
         ingest(client, source, {"n": 0})
     assert _selects(client, source) == 0
     monkeypatch.setattr(versions, "MAX_AGE_SECONDS", 0.0)
-    assert _selects(client, source) == 1
+    assert _selects(client, source) > 0  # read again (one SELECT on PostgreSQL, two elsewhere)
 
 
 def test_it_keeps_nothing_without_a_shared_cache(alice, client, settings):
