@@ -10,12 +10,15 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connections
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 
+from deliveries import dispatch
+from deliveries.models import Delivery
 from hookstream.api import ratelimit
 from intake import services
-from intake.models import Event, Source
-from tests.factories import make_source
+from intake.models import Connection, Event, Source
+from tests.factories import make_destination, make_source
 from tests.intake.helpers import ingest
 from tests.support import require_postgres, require_redis
 
@@ -91,3 +94,29 @@ def test_it_keeps_a_rate_limit_window_in_one_expiring_redis_key():
         key = f"rl:{bucket}:{window - 1}"
     assert int(client.get(key)) == 3
     assert 0 < client.ttl(key) <= ratelimit.WINDOW_SECONDS + 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_commits_the_event_and_its_deliveries_synchronously(alice, client, monkeypatch):
+    """Only the counters' statement waives the flush: the event's own statement runs with
+    ``synchronous_commit`` on, and nothing leaks it into the session."""
+    require_postgres()
+    source = make_source(alice.org)
+    Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
+    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    settings_at_insert = []
+    real_execute = CursorWrapper.execute
+
+    def execute(self, sql, params=None):
+        if sql.startswith("WITH new_event AS"):
+            settings_at_insert.append(self.db.connection.execute("SHOW synchronous_commit").fetchone()[0])
+        return real_execute(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", execute)
+    for n in range(3):
+        assert ingest(client, source, {"n": n}).status_code == 200
+    assert settings_at_insert == ["on", "on", "on"]
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert Delivery.objects.count() == 3
