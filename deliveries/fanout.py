@@ -18,8 +18,9 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from psycopg.pq import TransactionStatus
 
 from deliveries.dispatch import deliveries_enqueue_on_commit
 from deliveries.models import Delivery, TriggerType
@@ -78,17 +79,48 @@ def _delivery_rows(*, event: Event, routes: Iterable[Connection], now: datetime)
     ]
 
 
-def _event_with_deliveries_insert(*, event: Event, deliveries: list[dict[str, Any]], now: datetime) -> None:
+def _event_with_deliveries_sql(*, event: Event, deliveries: list[dict[str, Any]], now: datetime) -> tuple[str, list]:
     """One statement: the event, and its deliveries in a data-modifying CTE's company
-    (``WITH … INSERT``). Outside a transaction it is a transaction of its own, committed
-    durably (``synchronous_commit`` as configured: on) before it returns."""
+    (``WITH new_event AS (INSERT …) INSERT …``)."""
     sql, params = sqlrows.insert_sql(Event, [sqlrows.instance_row(event)], now=now)
     if deliveries:
         deliveries_sql, deliveries_params = sqlrows.insert_sql(Delivery, deliveries, now=now)
         sql = f"WITH new_event AS ({sql}) {deliveries_sql}"
         params += deliveries_params
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
+
+
+def _event_stored(event_id: str) -> bool:
+    """After a failed round trip: whether the event was committed all the same, the
+    transaction that held it first closed if the failure left it open."""
+    try:
+        raw = connection.connection
+        if raw is not None and raw.info.transaction_status == TransactionStatus.INERROR:
+            raw.rollback()
+        return Event.objects.filter(pk=event_id).exists()
+    except DatabaseError:
+        return False
+
+
+def _event_store_and_count(*, source: Source, event: Event, deliveries: list[dict[str, Any]], now: datetime) -> None:
+    """Outside any transaction: one round trip carrying two transactions.
+
+    ``BEGIN; <the event and its deliveries>; COMMIT`` — committed durably, before anything
+    after it runs — then the source's counters, committed without waiting for the flush
+    (``intake.services.source_count_event``). PostgreSQL runs the statements of one query
+    string in order and stops at the first error. When the round trip fails the event may
+    still be stored (the counters failed after the COMMIT): then the failure is only logged,
+    as ``source_count_event`` does; otherwise it is raised (nothing was stored).
+    """
+    sql, params = _event_with_deliveries_sql(event=event, deliveries=deliveries, now=now)
+    count_sql, count_params = intake_services.source_count_event_sql(source=source, now=now)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"BEGIN; {sql}; COMMIT; {count_sql}", [*params, *count_params])
+    except DatabaseError:
+        if not _event_stored(event.pk):
+            raise
+        intake_services.source_count_event_failed(source=source)
 
 
 def event_ingest(
@@ -98,14 +130,15 @@ def event_ingest(
 
     1. Build the event and match its routes (filters decide; transforms are owed to the
        worker).
-    2. Dedup, when the event has a key: claim it in a transaction with the writes below, or
-       answer with the original event and store nothing.
-    3. Write the event and its deliveries in one statement (PostgreSQL; elsewhere with the
-       ORM, ``_event_ingest_orm``). Without a dedup claim it needs no BEGIN nor COMMIT: one
-       statement is one transaction, committed durably before the answer.
-    4. Once that has committed: wake the deliveries (``deliveries.dispatch``), announce the
-       event and show it on the live stream.
-    5. Count the event on the source (``source_count_event``).
+    2. Write the event and its deliveries in one statement, in one transaction committed
+       durably before the answer (PostgreSQL; elsewhere with the ORM, ``_event_ingest_orm``).
+       With a dedup key, the key is claimed first in that transaction, or the original event
+       is answered and nothing is stored.
+    3. Count the event on the source once it has committed (``source_count_event``). With
+       no dedup claim and no surrounding transaction, steps 2 and 3 share one round trip
+       (``_event_store_and_count``).
+    4. Once the event has committed: wake the deliveries (``deliveries.dispatch``), announce
+       the event and show it on the live stream.
     """
     if connection.vendor != "postgresql":
         return _event_ingest_orm(source=source, routes=routes, incoming=incoming, schema_errors=schema_errors)
@@ -114,12 +147,18 @@ def event_ingest(
         source=source, incoming=incoming, now=now, schema_errors=schema_errors
     )
     deliveries = _delivery_rows(event=event, routes=routes, now=now)
+    if key is None and not connection.in_atomic_block:
+        _event_store_and_count(source=source, event=event, deliveries=deliveries, now=now)
+        deliveries_enqueue_on_commit(row["id"] for row in deliveries)  # committed: sent at once
+        intake_services.event_received_on_commit(event=event)
+        return Stored(event=event)
     with transaction.atomic() if key is not None else nullcontext():
         if key is not None and (
             duplicate := intake_services.source_event_claim(source=source, event=event, key=key, now=now)
         ):
             return duplicate
-        _event_with_deliveries_insert(event=event, deliveries=deliveries, now=now)
+        with connection.cursor() as cursor:
+            cursor.execute(*_event_with_deliveries_sql(event=event, deliveries=deliveries, now=now))
         deliveries_enqueue_on_commit(row["id"] for row in deliveries)
         intake_services.event_received_on_commit(event=event)
     intake_services.source_count_event(source=source, now=now)

@@ -478,6 +478,17 @@ _COUNT_EVENT_SQL = (
 )
 
 
+def source_count_event_sql(*, source: Source, now) -> tuple[str, list[Any]]:
+    """``source_count_event``'s statements (PostgreSQL), for a caller that sends them in the
+    round trip that commits the event (``deliveries.fanout``), after its COMMIT."""
+    return _COUNT_EVENT_SQL, [now, source.pk]
+
+
+def source_count_event_failed(*, source: Source) -> None:
+    """Log a failed count: the event is stored, so the request still succeeds."""
+    logger.warning("could not count event on source %s", source.pk, exc_info=True)
+
+
 def source_count_event(*, source: Source, now) -> None:
     """Add one event to the source's counters (``event_count``, ``last_event_at``).
 
@@ -494,9 +505,9 @@ def source_count_event(*, source: Source, now) -> None:
             return
         with connection.cursor() as cursor:
             # One round trip: SET LOCAL applies to the implicit transaction of this query string.
-            cursor.execute(_COUNT_EVENT_SQL, [now, source.pk])
+            cursor.execute(*source_count_event_sql(source=source, now=now))
     except DatabaseError:
-        logger.warning("could not count event on source %s", source.pk, exc_info=True)
+        source_count_event_failed(source=source)
 
 
 def event_received_on_commit(*, event: Event) -> None:

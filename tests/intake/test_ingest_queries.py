@@ -1,5 +1,6 @@
 """Ingest stays lean: a fixed number of statements whatever the number of routes."""
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -65,3 +66,24 @@ def test_it_claims_a_dedup_key_in_the_events_transaction(alice, client, monkeypa
     # A duplicate: the key is taken, nothing is written, nothing is counted.
     assert _statements(client, source, {"n": 2}) == ["INSERT", "UPDATE", "SELECT"]
     assert Event.objects.count() == 3 and Delivery.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_and_counts_in_one_round_trip_outside_a_transaction(alice, client, monkeypatch):
+    """Served as in production (no surrounding transaction): the event with its deliveries
+    committed, then the counters, in one query string."""
+    require_postgres()
+    require_redis()
+    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    source = make_source(alice.org)
+    Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
+    for n in range(2):
+        ingest(client, source, {"n": n})
+    with CaptureQueriesContext(connection) as captured:
+        assert ingest(client, source, {"n": 2}).status_code == 200
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    assert sql.startswith("BEGIN; WITH new_event AS (INSERT INTO")
+    assert sql.index("; COMMIT; UPDATE intake_source") > sql.index('INSERT INTO "deliveries_delivery"')
+    assert sql.endswith("SET LOCAL synchronous_commit TO OFF")
+    source.refresh_from_db()
+    assert source.event_count == 3 and Delivery.objects.count() == 3

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 import redis
 from django.conf import settings
-from django.db import connections
+from django.db import IntegrityError, connections
 from django.db.backends.utils import CursorWrapper
 from django.test import Client
 
-from deliveries import dispatch
+from deliveries import dispatch, fanout
 from deliveries.models import Delivery
 from hookstream.api import ratelimit
 from intake import services
@@ -31,23 +31,67 @@ def _events_seen_by_another_session(source_id: str) -> int:
         return other.execute("SELECT count(*) FROM intake_event WHERE source_id = %s", [source_id]).fetchone()[0]
 
 
+def _other_session():
+    db = connections["default"].settings_dict
+    return psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+
+
 @pytest.mark.django_db(transaction=True)
-def test_it_commits_the_event_before_it_counts_it(alice, client, monkeypatch):
+def test_it_commits_the_event_before_it_counts_it(alice):
+    """Another session holds the source's row: the ingest's event is committed and visible
+    to everyone while its count waits for the row."""
     require_postgres()
     source = make_source(alice.org)
-    seen = []
-    real_count = services.source_count_event
-
-    def count_and_look(*, source, now):
-        seen.append(_events_seen_by_another_session(source.pk))
-        real_count(source=source, now=now)
-
-    monkeypatch.setattr(services, "source_count_event", count_and_look)
-    assert ingest(client, source, {"n": 1}).status_code == 200
-
-    assert seen == [1]  # durable and visible to everyone before the counters move
+    answers = []
+    with _other_session() as other:
+        # What the counters need; the event's foreign key check (FOR KEY SHARE) does not wait for it.
+        other.execute("SELECT 1 FROM intake_source WHERE id = %s FOR NO KEY UPDATE", [source.pk])
+        sender = threading.Thread(
+            target=lambda: (answers.append(ingest(Client(), source, {"n": 1})), connections.close_all())
+        )
+        sender.start()
+        deadline = time.monotonic() + 10
+        while _events_seen_by_another_session(source.pk) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _events_seen_by_another_session(source.pk) == 1  # durable before the counters move
+        assert not answers  # the count is still waiting for the row
+        other.rollback()
+    sender.join(10)
+    assert answers[0].status_code == 200
     source.refresh_from_db()
     assert source.event_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_200_when_only_the_count_fails(alice, client, monkeypatch, caplog):
+    require_postgres()
+    source = make_source(alice.org)
+    monkeypatch.setattr(services, "source_count_event_sql", lambda *, source, now: ("SELECT 1/0", []))
+    with caplog.at_level("WARNING", logger="intake.services"):
+        assert ingest(client, source, {"n": 1}).status_code == 200
+    assert Event.objects.filter(source=source).count() == 1
+    assert any("could not count event" in r.getMessage() for r in caplog.records)
+    source.refresh_from_db()
+    assert source.event_count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_nothing_when_the_event_fails_and_leaves_the_connection_usable(alice, client, monkeypatch):
+    require_postgres()
+    source = make_source(alice.org)
+    Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
+    real_rows = fanout._delivery_rows
+
+    def rows_to_nowhere(**kwargs):
+        return [{**row, "destination_id": "dst_gone"} for row in real_rows(**kwargs)]  # fails at COMMIT
+
+    monkeypatch.setattr(fanout, "_delivery_rows", rows_to_nowhere)
+    with pytest.raises(IntegrityError):
+        ingest(client, source, {"n": 1})
+    assert connections["default"].connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert Event.objects.count() == 0 and Delivery.objects.count() == 0
+    source.refresh_from_db()
+    assert source.event_count == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -108,7 +152,9 @@ def test_it_commits_the_event_and_its_deliveries_synchronously(alice, client, mo
     real_execute = CursorWrapper.execute
 
     def execute(self, sql, params=None):
-        if sql.startswith("WITH new_event AS"):
+        if "WITH new_event AS" in sql:
+            # The event's transaction ends at the first COMMIT; nothing before it changes the setting.
+            assert "synchronous_commit" not in sql.split("COMMIT")[0]
             settings_at_insert.append(self.db.connection.execute("SHOW synchronous_commit").fetchone()[0])
         return real_execute(self, sql, params)
 
