@@ -5,8 +5,9 @@ as deliveries.
 2. Match its routes (``intake.routing``: filters decide; transforms are owed to the worker).
 3. Create one delivery per match, in the event's transaction, so an event is never stored
    without its deliveries: at a source's ingest URL, in the same statement as the event
-   (``event_ingest``, the hottest path: no model object per row, no BEGIN nor COMMIT of
-   its own); for a topic, with ``deliveries.services.deliveries_create``.
+   (``event_ingest``, the hottest path: no model object per row, and the event's commit
+   and the source's counters in one round trip); for a topic, with
+   ``deliveries.services.deliveries_create``.
 4. Wake them when that transaction commits (``deliveries.dispatch``); announce the event
    (``intake.signals``) and show it on the live stream (``hookstream.stream_bus``).
 """
