@@ -27,7 +27,7 @@ from destinations.models import CircuitState, Destination, DestinationStatus
 from destinations.providers import REGISTRY, ConfigError, Provider, get_provider
 from destinations.signing import SECRET_FIELDS as SIGNING_SECRET_FIELDS
 from destinations.signing import SigningConfigError, validate_signing_config
-from hookstream import crypto
+from hookstream import crypto, versions
 from hookstream.errors import Conflict
 from hookstream.headers import unmask_headers
 from hookstream.models import Organization
@@ -348,3 +348,5 @@ def destination_delete(*, destination: Destination) -> None:
     Destination.all_objects.filter(pk=destination.pk, deleted_at__isnull=True).update(
         deleted_at=timezone.now(), status=DestinationStatus.DISABLED
     )
+    # A queryset update sends no post_save: say so to the routing caches (``intake.receivers``).
+    versions.bump(versions.routes_scope(destination.organization_id))

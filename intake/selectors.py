@@ -5,6 +5,8 @@ Events with their status (derived from their deliveries) are ``deliveries.select
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from functools import cache
 
 from django.db import connection
@@ -12,6 +14,7 @@ from django.db.models import BooleanField, Count, F, Func, Q, QuerySet
 from django.http import Http404
 
 from destinations.models import Destination, DestinationStatus
+from hookstream import versions
 from intake.models import Connection, Event, Source, Subscription, Topic
 
 ROUTE_FIELDS = ("id", "destination_id", "filter_rules", "transform_expression")
@@ -50,12 +53,9 @@ def _source_with_routes_sql() -> str:
     )
 
 
-def source_for_ingest(*, source_id: str) -> tuple[Source | None, list[Connection]]:
-    """The source of an ingest request and its live routes (``source_routes``).
-
-    On PostgreSQL this is one query, the routes coming along as a JSON array, so ingest pays
-    one round trip fewer on its hottest path. Elsewhere it is two.
-    """
+def _source_read(source_id: str) -> tuple[Source | None, list[Connection]]:
+    """The source and its live routes from the database: one statement on PostgreSQL (the
+    routes come along as a JSON array), two elsewhere."""
     if connection.vendor != "postgresql":
         source = Source.objects.filter(pk=source_id).first()
         return source, (source_routes(source=source) if source is not None else [])
@@ -66,6 +66,62 @@ def source_for_ingest(*, source_id: str) -> tuple[Source | None, list[Connection
     routes = [
         Connection(source_id=source.pk, organization_id=source.organization_id, **row) for row in source.route_rows
     ]
+    return source, routes
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A source and its routes as read under the routing token ``token`` at ``read_at``."""
+
+    organization_id: str
+    token: bytes | str | None
+    read_at: float
+    source: Source | None = None
+    routes: tuple[Connection, ...] = ()
+
+
+# Per process: source id -> what was last read of it. Shared by the threads of a worker and
+# never mutated in place (an entry is replaced whole), so no lock is needed.
+_held: dict[str, _Held] = {}
+HELD_MAX = 10_000
+
+
+def source_for_ingest(*, source_id: str) -> tuple[Source | None, list[Connection]]:
+    """The source of an ingest request and its live routes (``source_routes``).
+
+    Kept in the process and read again only when the organization's routing token
+    (``hookstream.versions``) has moved since, or after ``versions.MAX_AGE_SECONDS``: a
+    request to a known source costs one Redis GET instead of a query, and a change saved by
+    any process is seen by the next request (``intake.receivers`` bumps the token).
+
+    1. An unknown source is read without being kept, only its organization remembered:
+       its token is to be read *before* the database (``hookstream.versions``, rule 1).
+    2. A known one: read the token; the same token and a young copy answer from memory.
+    3. Otherwise read the database and keep the result under the token read in step 2
+       (nothing is kept when there is no token to read: no Redis, or it fails).
+
+    The objects returned are shared by every request of the process: read them, never
+    change them.
+    """
+    held = _held.get(source_id)
+    if held is None:
+        source, routes = _source_read(source_id)
+        if source is not None:
+            if len(_held) >= HELD_MAX:
+                _held.clear()
+            _held[source_id] = _Held(organization_id=source.organization_id, token=None, read_at=0.0)
+        return source, routes
+    token = versions.current(versions.routes_scope(held.organization_id))
+    now = time.monotonic()
+    if token is not None and token == held.token and now - held.read_at < versions.MAX_AGE_SECONDS:
+        return held.source, list(held.routes)
+    source, routes = _source_read(source_id)
+    if source is None:
+        _held.pop(source_id, None)
+        return None, []
+    _held[source_id] = _Held(
+        organization_id=source.organization_id, token=token, read_at=now, source=source, routes=tuple(routes)
+    )
     return source, routes
 
 

@@ -471,6 +471,24 @@ def _dedup_claim(*, source: Source, key: str, event_id: str, now) -> str | None:
     raise IntegrityError("could not claim the dedup key")
 
 
+_COUNT_EVENT_SQL = (
+    f"UPDATE {Source._meta.db_table} SET event_count = event_count + 1, "
+    "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s; "
+    "SET LOCAL synchronous_commit TO OFF"
+)
+
+
+def source_count_event_sql(*, source: Source, now) -> tuple[str, list[Any]]:
+    """``source_count_event``'s statements (PostgreSQL), for a caller that sends them in the
+    round trip that commits the event (``deliveries.fanout``), after its COMMIT."""
+    return _COUNT_EVENT_SQL, [now, source.pk]
+
+
+def source_count_event_failed(*, source: Source) -> None:
+    """Log a failed count: the event is stored, so the request still succeeds."""
+    logger.warning("could not count event on source %s", source.pk, exc_info=True)
+
+
 def source_count_event(*, source: Source, now) -> None:
     """Add one event to the source's counters (``event_count``, ``last_event_at``).
 
@@ -481,21 +499,15 @@ def source_count_event(*, source: Source, now) -> None:
     runs; a database crash in the following fraction of a second can lose counter
     increments, never an event. A failure here is logged, not answered: the event is stored.
     """
-    sources = Source.objects.filter(pk=source.pk)
     try:
         if connection.vendor != "postgresql":
-            sources.update(event_count=F("event_count") + 1, last_event_at=now)
+            Source.objects.filter(pk=source.pk).update(event_count=F("event_count") + 1, last_event_at=now)
             return
         with connection.cursor() as cursor:
             # One round trip: SET LOCAL applies to the implicit transaction of this query string.
-            cursor.execute(
-                f"UPDATE {Source._meta.db_table} SET event_count = event_count + 1, "
-                "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s; "
-                "SET LOCAL synchronous_commit TO OFF",
-                [now, source.pk],
-            )
+            cursor.execute(*source_count_event_sql(source=source, now=now))
     except DatabaseError:
-        logger.warning("could not count event on source %s", source.pk, exc_info=True)
+        source_count_event_failed(source=source)
 
 
 def event_received_on_commit(*, event: Event) -> None:
@@ -528,28 +540,48 @@ def event_store(*, organization_id: str, incoming: Incoming, now: datetime, **fi
     return event
 
 
-def source_event_store(
+def source_event_new(
     *, source: Source, incoming: Incoming, now: datetime, schema_errors: list[str] | None = None
-) -> Stored:
-    """Store a request received at a source's ingest URL, in the caller's transaction.
-
-    Dedup (when enabled) first: claim the key, or answer with the original event
-    (``deduplicated``) and store nothing. The caller counts the event on the source
-    (``source_count_event``) once its transaction has committed.
-    """
+) -> tuple[Event, str | None]:
+    """The event a request received at a source's ingest URL would store (unsaved), and its
+    dedup key: None when dedup is off or the event has nothing to dedup on."""
     event = _new_event(organization_id=source.organization_id, incoming=incoming, now=now, source_id=source.pk)
     if source.verification_type:
         event.verification_status = EventVerificationStatus.VERIFIED
     if schema_errors is not None:
         event.schema_status = SchemaStatus.INVALID if schema_errors else SchemaStatus.VALID
         event.schema_errors = schema_errors or None
+    key = None
     if source.dedup_enabled:
         key = dedup_key(source, event)
         event.dedup_status = DedupStatus.NO_KEY if key is None else DedupStatus.UNIQUE
-        if key is not None:
-            original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
-            if original is not None:
-                return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
+    return event, key
+
+
+def source_event_claim(*, source: Source, event: Event, key: str, now: datetime) -> Stored | None:
+    """Claim the dedup ``key`` for ``event`` in the caller's transaction, before the event
+    is inserted: None when claimed, else the answer for a duplicate (the original event,
+    ``deduplicated``), which stores nothing."""
+    original = _dedup_claim(source=source, key=key, event_id=event.pk, now=now)
+    if original is None:
+        return None
+    return Stored(event=Event(id=original, source_id=source.pk), deduplicated=True)
+
+
+def source_event_store(
+    *, source: Source, incoming: Incoming, now: datetime, schema_errors: list[str] | None = None
+) -> Stored:
+    """Store a request received at a source's ingest URL, in the caller's transaction, with
+    the ORM (``deliveries.fanout`` writes it with its deliveries in one statement on
+    PostgreSQL).
+
+    Dedup (when enabled) first: claim the key, or answer with the original event
+    (``deduplicated``) and store nothing. The caller counts the event on the source
+    (``source_count_event``) once its transaction has committed.
+    """
+    event, key = source_event_new(source=source, incoming=incoming, now=now, schema_errors=schema_errors)
+    if key is not None and (duplicate := source_event_claim(source=source, event=event, key=key, now=now)):
+        return duplicate
     event.save(force_insert=True)
     return Stored(event=event)
 
