@@ -251,6 +251,7 @@ def test_another_organization_is_served_while_a_worker_evaluates_a_backtracking_
     broker_redis().flushdb()
     source = _route(alice.org, BACKTRACKING)
     make_destination(bob.org)
+    plain = make_source(bob.org)  # ingest without a transform, to warm both web workers' ingest path
     db = settings.DATABASES["default"]
     env = {
         **os.environ,
@@ -284,8 +285,9 @@ def test_another_organization_is_served_while_a_worker_evaluates_a_backtracking_
     bob_api.headers["X-API-Key"] = bob.raw_key
     try:
         wait_until(lambda: _answers(bob_api, f"{base}/v1/destinations"), timeout=30, message="gunicorn up")
-        for _ in range(4):  # both web workers warm
+        for _ in range(4):  # both web workers warm, their ingest path included
             assert bob_api.get(f"{base}/v1/destinations", timeout=10).status_code == 200
+            assert requests.post(f"{base}/v1/ingest/{plain.pk}", json={"warm": True}, timeout=10).status_code == 200
 
         # Two evil events, as many as there are web workers: each is answered at once.
         answers = []
