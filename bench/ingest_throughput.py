@@ -277,7 +277,7 @@ def cpu_breakdown(stack: Stack, source_id: str, body: bytes, *, n: int = 200) ->
         "step: store + fan out + counters": lambda: fanout.event_ingest(
             source=source, routes=routes, incoming=incoming
         ),
-        "  of which: wake-up on the broker": lambda: dispatch.delivery_wake("dlv_cpu_breakdown"),
+        "  of which: wake-up on the broker": lambda: dispatch.destination_wake("dst_cpu_breakdown", force=True),
     }
     figures = {}
     for name, step in steps.items():

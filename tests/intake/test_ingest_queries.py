@@ -11,7 +11,7 @@ from tests.intake.helpers import ingest
 
 
 def test_it_ingests_and_fans_out_in_four_queries_on_postgresql(alice, client, monkeypatch):
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
     source = make_source(alice.org)
     for _ in range(4):
         Connection.objects.create(
