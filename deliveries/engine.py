@@ -194,8 +194,9 @@ def _pace(destination_id: str) -> _Pace | None:
 
 
 def _pace_update(destination_id: str, *, latencies: list[float], failures: int, concurrency: int) -> None:
-    """Halve N after a failure, double it after a clean batch; never more than a batch of
-    about :data:`BATCH_SECONDS` at the observed latency."""
+    """Halve N after ``failures`` (slow ones, or ones the breaker counts), double it
+    otherwise; never more than a batch of about :data:`BATCH_SECONDS` at the observed
+    latency."""
     if not latencies:
         return
     largest = settings.HOOKSTREAM_BATCH_SIZE
@@ -771,7 +772,7 @@ def _attempt_row(a: _Attempt, now: datetime) -> DeliveryAttempt:
 class _Batch:
     claimed: int  # deliveries claimed
     more: bool  # due work probably remains (a full batch, or some put back at once)
-    failed: bool  # an attempt failed: the destination should yield
+    failed: bool  # an attempt failed slowly or as the breaker counts: the destination yields
 
 
 def _batch(destination_id: str, ids: list[str] | None) -> _Batch:
@@ -833,7 +834,9 @@ def _batch(destination_id: str, ids: list[str] | None) -> _Batch:
     attempts, unsent = _send_all(destination, going, concurrency=concurrency, deadline=deadline)
     _record_batch(destination, lease, attempts, seen)
     _put_back(destination_id, [(d, 0.0) for d in unsent], lease, timezone.now(), wake=False)
-    failures = sum(1 for a in attempts if not a.outcome.ok)
+    # Failures that cost nothing (answered at once, the breaker off) keep their retry
+    # schedule and do not shrink N; the others do, and make the task yield.
+    failures = sum(1 for a in attempts if _stops_batch(destination, a))
     _pace_update(
         destination_id,
         latencies=[a.duration_ms / 1000.0 for a in attempts],
