@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from celery import current_app
 from django.conf import settings
@@ -48,9 +50,9 @@ REPLAY_RUN = "deliveries.replay_run"
 PURGE_OLD_EVENTS = "deliveries.purge_old_events"
 FOLD_DELIVERY_COUNTS = "deliveries.fold_delivery_counts"
 
-# Timed wake-ups of one batch are rounded up to this step: retries due within the same tenth
-# of a second share one message (the task claims everything due when it runs).
-TIMED_WAKE_STEP_SECONDS = 0.1
+# Timed wake-ups are rounded up to this step of the clock: retries of a destination due within
+# the same tenth of a second share one message (the task claims everything due when it runs).
+TIMED_WAKE_STEP_SECONDS = 0.05
 
 
 def _wake_key(destination_id: str) -> str:
@@ -73,7 +75,11 @@ def destination_wake(destination_id: str, *, force: bool = False) -> bool:
             return False
         if not added:
             _cache_set(destination_id, ttl)
-    current_app.send_task(DELIVER_DESTINATION, args=(destination_id,))
+    try:
+        current_app.send_task(DELIVER_DESTINATION, args=(destination_id,))
+    except Exception:
+        destination_wake_taken(destination_id)  # no message waits: the next wake-up must be sent
+        raise
     return True
 
 
@@ -93,9 +99,28 @@ def destination_wake_taken(destination_id: str) -> None:
 
 
 def destination_wake_later(destination_id: str, countdown: float) -> None:
-    """Wake ``destination_id`` after ``countdown`` seconds, on the timed queue (not de-duplicated:
-    each timed wake-up carries work that becomes due at its own moment)."""
-    current_app.send_task(DELIVER_DESTINATION, args=(destination_id,), countdown=countdown, queue=TIMED_QUEUE)
+    """Wake ``destination_id`` after ``countdown`` seconds, on the timed queue.
+
+    The moment is rounded up to a tenth of a second of the clock, and one message is sent
+    per destination and tenth (de-duplicated in the cache, across workers): every delivery
+    that comes due by then is claimed by that one task. Without a cache each is sent.
+    """
+    _wake_at(destination_id, _slot(time.time() + countdown))
+
+
+def _slot(moment: float) -> int:
+    return math.ceil(moment / TIMED_WAKE_STEP_SECONDS)
+
+
+def _wake_at(destination_id: str, slot: int) -> None:
+    now = time.time()
+    countdown = max(slot * TIMED_WAKE_STEP_SECONDS - now, 0.0)
+    try:
+        first = cache.add(f"hs:wake-at:{destination_id}:{slot}", 1, int(countdown) + 60)
+    except Exception:
+        first = True
+    if first:
+        current_app.send_task(DELIVER_DESTINATION, args=(destination_id,), countdown=countdown, queue=TIMED_QUEUE)
 
 
 def destinations_wake_on_commit(destination_ids: Iterable[str], *, force: bool = False) -> None:
@@ -119,23 +144,18 @@ def destinations_wake_on_commit(destination_ids: Iterable[str], *, force: bool =
     transaction.on_commit(send)
 
 
-def timed_wakes(waits: Iterable[float]) -> list[float]:
-    """The countdowns that cover ``waits``: each rounded up to the step, once."""
-    step = TIMED_WAKE_STEP_SECONDS
-    return sorted({math.ceil(max(wait, 0.0) / step - 1e-9) * step for wait in waits})
-
-
-def destination_wake_later_on_commit(destination_id: str, waits: Iterable[float]) -> None:
-    """Timed wake-ups of ``destination_id`` for work due after each of ``waits`` seconds,
-    sent once the surrounding transaction commits (one message per rounded countdown)."""
-    countdowns = timed_wakes(waits)
-    if not countdowns:
+def destination_wake_at_on_commit(destination_id: str, moments: Iterable[datetime]) -> None:
+    """Timed wake-ups of ``destination_id`` at each of ``moments`` (when work comes due), sent
+    once the surrounding transaction commits: one message per tenth of a second. The moments
+    are absolute, so whatever runs between the commit and the sending does not delay them."""
+    slots = sorted({_slot(moment.timestamp()) for moment in moments})
+    if not slots:
         return
 
     def send() -> None:
         try:
-            for countdown in countdowns:
-                destination_wake_later(destination_id, countdown)
+            for slot in slots:
+                _wake_at(destination_id, slot)
         except Exception:
             logger.warning("could not send timed wake-ups of %s; beat will wake them", destination_id)
 

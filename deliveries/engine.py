@@ -53,7 +53,7 @@ from django.utils import timezone
 from deliveries import circuit, signals
 from deliveries.dispatch import (
     destination_wake,
-    destination_wake_later_on_commit,
+    destination_wake_at_on_commit,
     destination_wake_taken,
 )
 from deliveries.models import (
@@ -91,10 +91,10 @@ TRANSFORM_UNAVAILABLE_BACKOFF_SECONDS = 5.0
 SEND_CONCURRENCY = 8
 PARALLEL_LATENCY_SECONDS = 0.02
 # N is chosen so that a batch takes about this long (from the attempts' recent latency).
-BATCH_SECONDS = 1.0
+BATCH_SECONDS = 0.25
 # A wake-up stops claiming batches after this long and wakes the destination again
 # (behind the other destinations' wake-ups).
-TASK_SECONDS = 3.0
+TASK_SECONDS = 0.5
 # At most this many workers drain one destination's backlog side by side: a full batch
 # wakes a helper while fewer run. (Per-destination caps still bound what they send.)
 DESTINATION_RUNNERS = 2
@@ -381,7 +381,7 @@ def _put_back(
         moves.append(_Move(delivery.pk, DeliveryStatus.PENDING, next_attempt_at=due, woken_at=due, set_woken=True))
     with transaction.atomic():
         if _move(moves, lease, now) and wake:
-            destination_wake_later_on_commit(destination_id, [wait for _, wait in waits])
+            destination_wake_at_on_commit(destination_id, [m.next_attempt_at for m in moves if m.next_attempt_at])
 
 
 def _slow_key(destination_id: str) -> str:
@@ -672,7 +672,7 @@ def _record_batch(
     failed = [a for a in attempts if not a.outcome.ok]
     # The policy is read at the moment of failure: an edit made since the claim applies.
     policy = (Destination.all_objects.filter(pk=destination.pk).first() or destination) if failed else destination
-    moves, retry_at, dead, short_waits = [], {}, {}, {}
+    moves, retry_at, dead, short_waits = [], {}, {}, set()
     for a in attempts:
         outcome, delivery = a.outcome, a.delivery
         if outcome.ok:
@@ -700,7 +700,7 @@ def _record_batch(
             )
             retry_at[delivery.pk] = due
             if short:
-                short_waits[delivery.pk] = wait
+                short_waits.add(delivery.pk)
         else:
             reason = DeadLetterReason.RETRIES_EXHAUSTED if outcome.retryable else DeadLetterReason.PERMANENT_FAILURE
             dead[delivery.pk] = reason
@@ -711,6 +711,8 @@ def _record_batch(
             )
     with transaction.atomic():
         moved = _move(moves, lease, now)
+        # Registered first, so the retries' wake-ups go before the signal receivers run.
+        destination_wake_at_on_commit(destination.pk, [retry_at[d] for d in short_waits if d in moved])
         rows = []
         for a in attempts:
             attempt = _attempt_row(a, now)
@@ -733,8 +735,6 @@ def _record_batch(
         outcomes = [(a.delivery.pk, a.outcome.ok) for a in attempts]
         if circuit.circuit_record(destination=destination, outcomes=outcomes, now=now, seen=seen):
             circuit.held_deliveries_release(destination=destination)
-        waits = [wait for delivery_id, wait in short_waits.items() if delivery_id in moved]
-        destination_wake_later_on_commit(destination.pk, waits)
     if failed and any(_slow_failure(destination, a.duration_ms) for a in failed):
         _mark_slow(destination)
     elif not failed and seen is not None and seen[1] > 0:
