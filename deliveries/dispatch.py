@@ -51,7 +51,7 @@ PURGE_OLD_EVENTS = "deliveries.purge_old_events"
 FOLD_DELIVERY_COUNTS = "deliveries.fold_delivery_counts"
 
 # Timed wake-ups are rounded up to this step of the clock: retries of a destination due within
-# the same tenth of a second share one message (the task claims everything due when it runs).
+# the same twentieth of a second share one message (the task claims everything due when it runs).
 TIMED_WAKE_STEP_SECONDS = 0.05
 
 
@@ -101,8 +101,8 @@ def destination_wake_taken(destination_id: str) -> None:
 def destination_wake_later(destination_id: str, countdown: float) -> None:
     """Wake ``destination_id`` after ``countdown`` seconds, on the timed queue.
 
-    The moment is rounded up to a tenth of a second of the clock, and one message is sent
-    per destination and tenth (de-duplicated in the cache, across workers): every delivery
+    The moment is rounded up to :data:`TIMED_WAKE_STEP_SECONDS` of the clock, and one message
+    is sent per destination and step (de-duplicated in the cache, across workers): every delivery
     that comes due by then is claimed by that one task. Without a cache each is sent.
     """
     _wake_at(destination_id, _slot(time.time() + countdown))
@@ -146,7 +146,7 @@ def destinations_wake_on_commit(destination_ids: Iterable[str], *, force: bool =
 
 def destination_wake_at_on_commit(destination_id: str, moments: Iterable[datetime]) -> None:
     """Timed wake-ups of ``destination_id`` at each of ``moments`` (when work comes due), sent
-    once the surrounding transaction commits: one message per tenth of a second. The moments
+    once the surrounding transaction commits: one message per step of the clock. The moments
     are absolute, so whatever runs between the commit and the sending does not delay them."""
     slots = sorted({_slot(moment.timestamp()) for moment in moments})
     if not slots:

@@ -25,7 +25,8 @@ The broker carries wake-ups per destination (``deliveries.dispatch``); the Celer
    leases: succeeded; scheduled for a retry (the policy read now); or dead (DeadLetter rows,
    the attempt gets ``is_dlq``/``dlq_at``). The circuit folds the batch's outcomes at once.
 5. **Wake** the retries after commit: short waits as timed wake-ups of the destination
-   (one per tenth of a second of countdown), long ones parked in the database for beat.
+   (one per destination and twentieth of a second, at the moment the retries come due),
+   long ones parked in the database for beat.
 
 When due work remains after the last batch, the task wakes the destination again: that
 message queues behind every other destination's, so a busy destination yields its worker
