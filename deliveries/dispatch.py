@@ -108,15 +108,15 @@ def destination_wake_later(destination_id: str, countdown: float) -> None:
     _wake_at(destination_id, _slot(time.time() + countdown))
 
 
-def _slot(moment: float) -> int:
-    return math.ceil(moment / TIMED_WAKE_STEP_SECONDS)
+def _slot(moment: float, step: float = TIMED_WAKE_STEP_SECONDS) -> int:
+    return math.ceil(moment / step)
 
 
-def _wake_at(destination_id: str, slot: int) -> None:
+def _wake_at(destination_id: str, slot: int, step: float = TIMED_WAKE_STEP_SECONDS) -> None:
     now = time.time()
-    countdown = max(slot * TIMED_WAKE_STEP_SECONDS - now, 0.0)
+    countdown = max(slot * step - now, 0.0)
     try:
-        first = cache.add(f"hs:wake-at:{destination_id}:{slot}", 1, int(countdown) + 60)
+        first = cache.add(f"hs:wake-at:{destination_id}:{step}:{slot}", 1, int(countdown) + 60)
     except Exception:
         first = True
     if first:
@@ -144,18 +144,21 @@ def destinations_wake_on_commit(destination_ids: Iterable[str], *, force: bool =
     transaction.on_commit(send)
 
 
-def destination_wake_at_on_commit(destination_id: str, moments: Iterable[datetime]) -> None:
+def destination_wake_at_on_commit(
+    destination_id: str, moments: Iterable[datetime], *, step: float = TIMED_WAKE_STEP_SECONDS
+) -> None:
     """Timed wake-ups of ``destination_id`` at each of ``moments`` (when work comes due), sent
-    once the surrounding transaction commits: one message per step of the clock. The moments
-    are absolute, so whatever runs between the commit and the sending does not delay them."""
-    slots = sorted({_slot(moment.timestamp()) for moment in moments})
+    once the surrounding transaction commits: one message per ``step`` of the clock (a
+    coarser step for work whose exact moment does not matter). The moments are absolute, so
+    whatever runs between the commit and the sending does not delay them."""
+    slots = sorted({_slot(moment.timestamp(), step) for moment in moments})
     if not slots:
         return
 
     def send() -> None:
         try:
             for slot in slots:
-                _wake_at(destination_id, slot)
+                _wake_at(destination_id, slot, step)
         except Exception:
             logger.warning("could not send timed wake-ups of %s; beat will wake them", destination_id)
 

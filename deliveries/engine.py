@@ -99,6 +99,8 @@ TASK_SECONDS = 0.5
 # At most this many workers drain one destination's backlog side by side: a full batch
 # wakes a helper while fewer run. (Per-destination caps still bound what they send.)
 DESTINATION_RUNNERS = 2
+# A failing destination's backlog, put back over many seconds, is woken once per this step.
+COARSE_WAKE_SECONDS = 1.0
 # The lease covers a batch's attempts; sending stops this long before it runs out.
 LEASE_MARGIN_SECONDS = 15.0
 
@@ -369,11 +371,18 @@ def _cancel(deliveries: list[Delivery], lease: datetime, now: datetime) -> None:
 
 
 def _put_back(
-    destination_id: str, waits: list[tuple[Delivery, float]], lease: datetime, now: datetime, *, wake: bool = True
+    destination_id: str,
+    waits: list[tuple[Delivery, float]],
+    lease: datetime,
+    now: datetime,
+    *,
+    wake: bool = True,
+    coarse: bool = False,
 ) -> None:
     """Not attempted (a cap, a rate slot, a stopped batch): due again after each wait, not
     counted, and the destination woken for them by timed wake-ups (``wake``; else the
-    caller wakes it)."""
+    caller wakes it) — one per second in which they come due when ``coarse`` (a failing
+    destination's spread backlog: one message per row would cost more than the rows)."""
     if not waits:
         return
     moves = []
@@ -382,7 +391,11 @@ def _put_back(
         moves.append(_Move(delivery.pk, DeliveryStatus.PENDING, next_attempt_at=due, woken_at=due, set_woken=True))
     with transaction.atomic():
         if _move(moves, lease, now) and wake:
-            destination_wake_at_on_commit(destination_id, [m.next_attempt_at for m in moves if m.next_attempt_at])
+            moments = [m.next_attempt_at for m in moves if m.next_attempt_at]
+            if coarse:
+                destination_wake_at_on_commit(destination_id, moments, step=COARSE_WAKE_SECONDS)
+            else:
+                destination_wake_at_on_commit(destination_id, moments)
 
 
 def _slow_key(destination_id: str) -> str:
@@ -736,10 +749,12 @@ def _record_batch(
         outcomes = [(a.delivery.pk, a.outcome.ok) for a in attempts]
         if circuit.circuit_record(destination=destination, outcomes=outcomes, now=now, seen=seen):
             circuit.held_deliveries_release(destination=destination)
-    if failed and any(_slow_failure(destination, a.duration_ms) for a in failed):
-        _mark_slow(destination)
-    elif not failed and seen is not None and seen[1] > 0:
-        _cache_call(cache.delete, _slow_key(destination.pk))  # it answers again: no longer slow
+        # Before the commit (and the signals' receivers): whoever sees the failure counted
+        # sees the mark too.
+        if failed and any(_slow_failure(destination, a.duration_ms) for a in failed):
+            _mark_slow(destination)
+        elif not failed and seen is not None and seen[1] > 0:
+            _cache_call(cache.delete, _slow_key(destination.pk))  # it answers again: no longer slow
     lost = [a.delivery.pk for a in attempts if a.delivery.pk not in moved]
     if lost:
         logger.warning("lease of %s was lost during the attempt; attempt recorded only", ", ".join(lost))
@@ -821,7 +836,7 @@ def _batch(destination_id: str, ids: list[str] | None) -> _Batch:
         _hold([d for d in deliveries if d.pk not in kept], lease, now)
     if cap and going:
         going, waits = _over_cap(destination, going, now, cap, failing)
-        _put_back(destination_id, waits, lease, now)
+        _put_back(destination_id, waits, lease, now, coarse=failing)
     if destination.rate_limit_per_second and going:
         slots = [(d, _rate_slot_wait(destination, d.pk)) for d in going]
         going = [d for d, wait in slots if wait is None]
