@@ -414,7 +414,7 @@ def failing_slowly(destination: Destination, failure_count: int) -> bool:
     Only then does the failing-destination cap apply: a target that answers 500 at once
     costs the workers no more than a healthy one, and capping it would only delay its
     retries. The mark is kept in the cache (Redis when ``REDIS_URL`` is set) by
-    :func:`_record`; the cache is only asked when the circuit counts failures, so healthy
+    :func:`_record_batch`; the cache is only asked when the circuit counts failures, so healthy
     destinations pay nothing for it.
     """
     return failure_count > 0 and bool(cache.get(_slow_key(destination.pk)))
