@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from deliveries import dispatch, engine
+from deliveries.beat import due_wake
 from deliveries.models import Delivery, DeliveryAttempt
 from destinations.models import CircuitState
 from tests.deliveries.conftest import broker_redis, require_redis_broker
@@ -130,3 +133,40 @@ def test_it_stops_a_failing_batch_at_the_breaker_threshold(alice, receiver):
     assert _statuses(deliveries) == {"scheduled": 3, "held": 9}
     attempts = DeliveryAttempt.objects.filter(destination=destination)
     assert attempts.count() == 3 and all(a.next_retry_at and not a.is_dlq for a in attempts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_wakes_a_batch_of_retries_with_one_timed_message(alice, receiver):
+    require_redis_broker()
+    redis = broker_redis()
+    redis.flushdb()
+    receiver.default = (500, {}, b"down")
+    destination = make_destination(alice.org, url=receiver.url, retry_intervals=[2], circuit_breaker_enabled=False)
+    deliveries = [make_delivery(make_event(alice.org), destination) for _ in range(20)]
+    try:
+        engine.process_deliveries(destination.pk, ids=[d.id for d in deliveries])
+
+        assert _statuses(deliveries) == {"scheduled": 20}
+        # Twenty retries due within the same moment: one wake-up of the destination carries them.
+        assert redis.llen(dispatch.TIMED_QUEUE) == 1
+    finally:
+        redis.flushdb()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_wakes_each_destination_with_lost_wake_ups_once(alice):
+    require_redis_broker()
+    redis = broker_redis()
+    redis.flushdb()
+    first, second = make_destination(alice.org), make_destination(alice.org)
+    long_ago = timezone.now() - timedelta(minutes=2)
+    for destination in (first, first, first, second, second):
+        make_delivery(make_event(alice.org), destination, created_at=long_ago, woken_at=long_ago)
+    try:
+        with override_settings(HOOKSTREAM_WAKE_GRACE_SECONDS=60):
+            assert due_wake() == 5
+        assert redis.llen("celery") == 2
+    finally:
+        for destination in (first, second):
+            dispatch.destination_wake_taken(destination.pk)
+        redis.flushdb()
