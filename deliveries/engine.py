@@ -6,8 +6,9 @@ The broker carries wake-ups per destination (``deliveries.dispatch``); the Celer
 
 1. **Claim** up to N due deliveries of the destination in one statement (PostgreSQL:
    ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT N) RETURNING id``), each
-   ``in_flight`` under one lease; racing workers claim disjoint rows, and a duplicate or
-   stale wake-up claims nothing. N adapts per destination (:class:`_Pace`): at most
+   ``in_flight`` under one lease (due retries first, then oldest due first: :data:`CLAIM_ORDER`);
+   racing workers claim disjoint rows, and a duplicate or stale wake-up claims nothing.
+   N adapts per destination (:class:`_Pace`): at most
    ``HOOKSTREAM_BATCH_SIZE``, smaller when attempts are slow or failing, and never more than
    the failures the circuit breaker has left before it opens.
 2. **Gate** once for the batch: a deleted destination cancels them; a paused or disabled
@@ -252,11 +253,14 @@ def _runner_exit(destination_id: str) -> None:
 # --- claim and state moves -------------------------------------------------------------------
 
 _DUE = ("pending", "scheduled")
+# Due retries ("scheduled") first, then the rest oldest due first: a retry that comes due is
+# not queued behind a backlog of new deliveries (as on the broker's timed queue).
+CLAIM_ORDER = ("-status", "next_attempt_at", "created_at", "id")
 
 
 def _claim_batch(destination_id: str, ids: list[str] | None, now: datetime, lease: datetime, limit: int) -> list[str]:
     """Lease up to ``limit`` due deliveries of the destination (or of ``ids``, which may also
-    be leased by a worker whose lease expired), oldest due first; returns their ids."""
+    be leased by a worker whose lease expired), in :data:`CLAIM_ORDER`; returns their ids."""
     if connection.vendor == "postgresql":
         conditions = "destination_id = %s AND status IN ('pending', 'scheduled') AND next_attempt_at <= %s"
         params: list = [destination_id, now]
@@ -269,7 +273,7 @@ def _claim_batch(destination_id: str, ids: list[str] | None, now: datetime, leas
         sql = (
             "UPDATE deliveries_delivery SET status = 'in_flight', lease_expires_at = %s, updated_at = %s "
             f"WHERE id IN (SELECT id FROM deliveries_delivery WHERE {conditions} "
-            "ORDER BY next_attempt_at, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+            "ORDER BY status DESC, next_attempt_at, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [lease, now, *params, limit])
@@ -281,7 +285,7 @@ def _claim_batch(destination_id: str, ids: list[str] | None, now: datetime, leas
     rows = Delivery.objects.filter(due, destination_id=destination_id)
     if ids is not None:
         rows = rows.filter(pk__in=ids)
-    picked = list(rows.order_by("next_attempt_at", "created_at", "id").values_list("id", flat=True)[:limit])
+    picked = list(rows.order_by(*CLAIM_ORDER).values_list("id", flat=True)[:limit])
     if not picked:
         return []
     Delivery.objects.filter(due, pk__in=picked).update(
@@ -815,9 +819,7 @@ def _batch(destination_id: str, ids: list[str] | None) -> _Batch:
     if not claimed:
         return _Batch(0, False, False)
     deliveries = list(
-        Delivery.objects.select_related("event", "event__topic")
-        .filter(pk__in=claimed)
-        .order_by("next_attempt_at", "created_at", "id")
+        Delivery.objects.select_related("event", "event__topic").filter(pk__in=claimed).order_by(*CLAIM_ORDER)
     )
     for delivery in deliveries:
         delivery.destination = destination
