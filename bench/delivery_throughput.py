@@ -11,8 +11,12 @@ worker with the Procfile's flags, beat) and a uvicorn receiver in its own proces
    (``POST /v1/ingest/<source>``) with keep-alive, as fast as it answers; the worker delivers.
 3. **Figures**: deliveries/s from the first ingest request to the last receipt (each event
    counted once), p50/p99 of ingest-to-receipt latency (from the start of the ingest request
-   to the arrival at the receiver), the ratio to the baseline (goal ≥ 0.5), and SQL
-   statements per delivered event (goal ≤ 6).
+   to the arrival at the receiver), the ratio to the baseline (goal ≥ 0.5), SQL statements
+   per delivered event (goal ≤ 1.5) and broker messages (delivery tasks run) per delivered
+   event (goal ≤ 0.1).
+4. **Engine drain**: the delivered deliveries made due again and drained by the worker alone
+   (one wake-up for the destination), with ``--celery-workers`` processes and then with two
+   (``--drain-workers``), for the same figures without ingest.
 
 Statements are counted for real inside the worker processes (``Stack(count_queries=True)``:
 a Django execute wrapper attributes every statement to the Celery task running in that
@@ -42,8 +46,18 @@ from bench.stack import (  # noqa: E402
 )
 
 GOAL_RATIO = 0.5
-GOAL_QUERIES = 6.0
+GOAL_QUERIES = 1.5
+GOAL_MESSAGES = 0.1
 SKIP = {"connections"}
+# The delivery tasks: wake-ups of a destination, and the one-delivery form.
+DELIVER_TASKS = ("deliveries.deliver_destination", "deliveries.deliver")
+
+
+def deliver_counts(before: dict[str, int], after: dict[str, int]) -> tuple[int, int]:
+    """Statements run inside delivery tasks, and delivery tasks run (= broker messages taken)."""
+    statements = sum(after.get(t, 0) - before.get(t, 0) for t in DELIVER_TASKS)
+    tasks = sum(after.get(f"tasks:{t}", 0) - before.get(f"tasks:{t}", 0) for t in DELIVER_TASKS)
+    return statements, tasks
 
 
 def baseline(url: str, count: int) -> float:
@@ -61,15 +75,16 @@ def baseline(url: str, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-def engine_drain(stack: Stack, receiver, destination_id: str, timeout: float) -> dict:
-    """The engine alone: the delivered deliveries made due again and drained by a fresh worker.
+def engine_drain(stack: Stack, receiver, destination_id: str, timeout: float, workers: int) -> dict:
+    """The engine alone: the delivered deliveries made due again and drained by fresh workers.
 
-    With the worker stopped, every succeeded delivery of the destination is put back to
-    ``pending`` in SQL (what a manual retry does) and its wake-up is sent to the broker; then
-    the worker starts and drains them. Deliveries/s from the first to the last receipt, so
-    neither ingest nor the worker's start-up is in the figure.
+    With the workers stopped, every succeeded delivery of the destination is put back to
+    ``pending`` in SQL (what a manual retry does) and one wake-up of the destination is sent
+    to the broker; then ``workers`` worker processes start and drain them. Deliveries/s from
+    the first to the last receipt, so neither ingest nor the workers' start-up is in it.
     """
     stack.workers_stop()
+    stack.celery_workers = workers
     ids = [
         row[0]
         for row in stack.sql(
@@ -79,7 +94,7 @@ def engine_drain(stack: Stack, receiver, destination_id: str, timeout: float) ->
             (destination_id,),
         )
     ]
-    stack.enqueue_deliveries(ids)
+    stack.wake_destinations([destination_id])
     receiver.reset()
     queries_before = stack.worker_queries()
     stack.workers_start()
@@ -88,15 +103,24 @@ def engine_drain(stack: Stack, receiver, destination_id: str, timeout: float) ->
     queries_after = stack.worker_queries()
     times = sorted({r["event_id"]: r["at"] for r in reversed(receiver.records())}.values())
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    task = "deliveries.deliver"
-    statements = queries_after.get(task, 0) - queries_before.get(task, 0)
+    statements, tasks = deliver_counts(queries_before, queries_after)
     return {
+        "workers": workers,
         "deliveries": len(ids),
         "arrived": arrived,
         "delivered": len(times),
         "rate": rate,
         "statements_per_event": statements / len(times) if times else None,
+        "messages_per_event": tasks / len(times) if times else None,
     }
+
+
+def _round(value, digits: int):
+    return round(value, digits) if value is not None else None
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def main() -> None:
@@ -110,7 +134,10 @@ def main() -> None:
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--celery-pool", default="threads")
     parser.add_argument("--celery-concurrency", type=int, default=8)
-    parser.add_argument("--skip-drain", action="store_true", help="skip the engine-only drain phase")
+    parser.add_argument("--skip-drain", action="store_true", help="skip the engine-only drain phases")
+    parser.add_argument(
+        "--drain-workers", type=int, default=2, help="worker processes of the second drain (0: skip it; default 2)"
+    )
     args = parser.parse_args()
 
     with (
@@ -147,7 +174,11 @@ def main() -> None:
             "SELECT count(*) FROM deliveries_delivery WHERE destination_id = %s AND status = 'succeeded'",
             (destination["id"],),
         )[0][0]
-        drain = engine_drain(stack, receiver, destination["id"], args.timeout) if not args.skip_drain else None
+        drains = []
+        if not args.skip_drain:
+            drains.append(engine_drain(stack, receiver, destination["id"], args.timeout, args.celery_workers))
+            if args.drain_workers and args.drain_workers != args.celery_workers:
+                drains.append(engine_drain(stack, receiver, destination["id"], args.timeout, args.drain_workers))
 
     first_receipt: dict[str, float] = {}
     for record in records:
@@ -162,35 +193,34 @@ def main() -> None:
     ingest_rate = len(sent) / (ingest_done - started)
     ingest_ms = [(row[2] - row[1]) * 1000 for row in sent]
 
-    deliver_task = "deliveries.deliver"
-    statements = queries_after.get(deliver_task, 0) - queries_before.get(deliver_task, 0)
-    tasks = queries_after.get(f"tasks:{deliver_task}", 0) - queries_before.get(f"tasks:{deliver_task}", 0)
+    statements, tasks = deliver_counts(queries_before, queries_after)
     all_statements = sum(v for k, v in queries_after.items() if k not in SKIP and not k.startswith("tasks:")) - sum(
         v for k, v in queries_before.items() if k not in SKIP and not k.startswith("tasks:")
     )
     per_event = statements / delivered if delivered else None
+    messages_per_event = tasks / delivered if delivered else None
     all_per_event = all_statements / delivered if delivered else None
     xacts = db_after.get("xact_commit", 0) - db_before.get("xact_commit", 0)
     ratio = rate / baseline_rps if baseline_rps else None
 
     drain_rows = []
-    drain_ratio = None
-    if drain:
-        drain_ratio = drain["rate"] / baseline_rps if baseline_rps else None
-        drain_rows = [
+    for drain in drains:
+        drain["ratio"] = drain["rate"] / baseline_rps if baseline_rps else None
+        label = f"{drain['workers']} worker process{'es' if drain['workers'] > 1 else ''}"
+        drain_rows += [
             [
-                "engine drain (deliveries/s)",
+                f"engine drain, {label} (deliveries/s)",
                 round(drain["rate"], 1),
                 f"{drain['delivered']} of {drain['deliveries']} re-driven, worker only, first → last receipt",
             ],
             [
-                "engine drain ratio (goal ≥ 0.5)",
-                round(drain_ratio, 3) if drain_ratio else None,
-                "PASS" if drain_ratio and drain_ratio >= GOAL_RATIO else "FAIL",
+                f"engine drain ratio, {label} (goal ≥ 0.5)",
+                round(drain["ratio"], 3) if drain["ratio"] else None,
+                "PASS" if drain["ratio"] and drain["ratio"] >= GOAL_RATIO else "FAIL",
             ],
             [
-                "engine drain statements per delivery",
-                round(drain["statements_per_event"], 2) if drain["statements_per_event"] is not None else None,
+                f"engine drain statements / broker messages per delivery, {label}",
+                f"{_fmt(drain['statements_per_event'])} / {_fmt(drain['messages_per_event'], 3)}",
                 "",
             ],
         ]
@@ -214,10 +244,16 @@ def main() -> None:
                 "",
             ],
             [
-                "SQL statements per delivered event (goal ≤ 6)",
+                "SQL statements per delivered event (goal ≤ 1.5)",
                 round(per_event, 2) if per_event is not None else None,
-                f"{statements} statements in {tasks} deliver tasks; "
+                f"{statements} statements in {tasks} delivery tasks; "
                 + ("PASS" if per_event is not None and per_event <= GOAL_QUERIES else "FAIL"),
+            ],
+            [
+                "broker messages per delivered event (goal ≤ 0.1)",
+                round(messages_per_event, 3) if messages_per_event is not None else None,
+                "delivery tasks run; "
+                + ("PASS" if messages_per_event is not None and messages_per_event <= GOAL_MESSAGES else "FAIL"),
             ],
             [
                 "all worker statements per event",
@@ -257,11 +293,18 @@ def main() -> None:
             "worker_statements_per_event": round(all_per_event, 2) if all_per_event is not None else None,
             "transactions_per_event": round(xacts / delivered, 2) if delivered else None,
             "goal_statements": GOAL_QUERIES,
-            "engine_drain_per_s": round(drain["rate"], 1) if drain else None,
-            "engine_drain_ratio": round(drain_ratio, 3) if drain_ratio else None,
-            "engine_drain_statements_per_event": round(drain["statements_per_event"], 2)
-            if drain and drain["statements_per_event"] is not None
-            else None,
+            "messages_per_event": round(messages_per_event, 3) if messages_per_event is not None else None,
+            "goal_messages": GOAL_MESSAGES,
+            "engine_drain": [
+                {
+                    "workers": d["workers"],
+                    "per_s": round(d["rate"], 1),
+                    "ratio": round(d["ratio"], 3) if d["ratio"] else None,
+                    "statements_per_event": _round(d["statements_per_event"], 2),
+                    "messages_per_event": _round(d["messages_per_event"], 3),
+                }
+                for d in drains
+            ],
             "celery": f"{args.celery_workers}x {args.celery_pool} concurrency {args.celery_concurrency}",
             "machine": machine(),
         }

@@ -280,7 +280,7 @@ def cpu_breakdown(stack: Stack, source_id: str, body: bytes, *, n: int = 200) ->
             source=source, routes=routes, incoming=incoming
         ),
         "  of which: counters (1 UPDATE)": lambda: services.source_count_event(source=source, now=timezone.now()),
-        "  of which: wake-up on the broker": lambda: dispatch.delivery_wake("dlv_cpu_breakdown"),
+        "  of which: wake-up on the broker": lambda: dispatch.destination_wake("dst_cpu_breakdown", force=True),
     }
     figures = {}
     for name, step in steps.items():

@@ -23,7 +23,7 @@ Figure: healthy deliveries/s (first to last receipt) disturbed ÷ the mean of th
 undisturbed runs (goal ≥ 0.8).
 The engine keeps a destination whose recent failures were slow to
 ``HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT`` attempts in flight and puts the rest of its
-backlog back for about one time-out per cap (``deliveries.engine._over_limits``).
+backlog back for about one time-out per cap (``deliveries.engine._over_cap``).
 """
 
 from __future__ import annotations

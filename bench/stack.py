@@ -261,15 +261,16 @@ class Stack:
         for number in range(1, self.celery_workers + 1):
             _wait_for(lambda n=number: self._worker_ready(n), timeout=60, what=f"celery worker {number}")
 
-    def enqueue_deliveries(self, delivery_ids: list[str]) -> None:
-        """Send ``deliveries.deliver`` wake-ups for ``delivery_ids`` straight to the broker."""
+    def wake_destinations(self, destination_ids: list[str]) -> None:
+        """Send one ``deliveries.deliver_destination`` wake-up per destination straight to the
+        broker (what ingest, beat or a manual retry sends)."""
         from celery import Celery
 
         app = Celery("hookstream-bench", broker=self.broker_url)
         try:
             with app.producer_or_acquire() as producer:
-                for delivery_id in delivery_ids:
-                    app.send_task("deliveries.deliver", args=(delivery_id,), producer=producer)
+                for destination_id in destination_ids:
+                    app.send_task("deliveries.deliver_destination", args=(destination_id,), producer=producer)
         finally:
             app.close()
 

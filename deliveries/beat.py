@@ -3,9 +3,10 @@
 Every ``HOOKSTREAM_BEAT_INTERVAL_SECONDS`` (``CELERY_BEAT_SCHEDULE``), :func:`beat_run`:
 
 1. reclaims deliveries whose worker died (``in_flight`` with an expired lease) → pending;
-2. wakes due deliveries (pending/scheduled, ``next_attempt_at <= now``) that have no recent
-   wake-up: parked long waits, and those whose broker message was lost (Redis flushed) —
-   in batches, ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL so two beats share work;
+2. wakes the destinations of due deliveries (pending/scheduled, ``next_attempt_at <= now``)
+   that have no recent wake-up: parked long waits, and those whose broker message was lost
+   (Redis flushed) — one wake-up per destination, read in batches with ``SELECT … FOR UPDATE
+   SKIP LOCKED`` on PostgreSQL so two beats share work;
 3. moves circuits open → half_open after ``circuit_breaker_reset_ms`` and picks the probe;
 4. releases deliveries held by a circuit that is closed again (a hold that raced the close);
 5. moves held deliveries older than the destination's whole retry window to the dead letter
@@ -25,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deliveries import circuit
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.models import UNFINISHED_STATUSES, DeadLetterReason, Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.retry import retry_window_seconds
 from deliveries.services import dead_letter_put
@@ -49,20 +50,21 @@ def leases_reclaim(now=None) -> int:
     total = 0
     for _ in range(MAX_BATCHES):
         with transaction.atomic():
-            ids = list(
+            rows = list(
                 _locked(
                     Delivery.objects.filter(status=DeliveryStatus.IN_FLIGHT, lease_expires_at__lt=now).order_by(
                         "lease_expires_at"
                     )
-                ).values_list("id", flat=True)[:BATCH_SIZE]
+                ).values_list("id", "destination_id")[:BATCH_SIZE]
             )
-            if not ids:
+            if not rows:
                 break
+            ids = [row[0] for row in rows]
             moved = Delivery.objects.filter(
                 id__in=ids, status=DeliveryStatus.IN_FLIGHT, lease_expires_at__lt=now
             ).update(status=DeliveryStatus.PENDING, next_attempt_at=now, lease_expires_at=None, woken_at=now)
             total += moved
-            deliveries_enqueue_on_commit(ids)
+            destinations_wake_on_commit((row[1] for row in rows), force=True)
         if len(ids) < BATCH_SIZE:
             break
     if total:
@@ -71,13 +73,14 @@ def leases_reclaim(now=None) -> int:
 
 
 def due_wake(now=None) -> int:
-    """Send a wake-up for each due delivery without a recent one."""
+    """Wake each destination that has due deliveries without a recent wake-up, once (its
+    task claims all of them); returns how many deliveries that covers."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.HOOKSTREAM_WAKE_GRACE_SECONDS)
     total = 0
     for _ in range(MAX_BATCHES):
         with transaction.atomic():
-            ids = list(
+            rows = list(
                 _locked(
                     Delivery.objects.filter(
                         # Never woken: a parked wait (woken when due), or a new delivery
@@ -88,13 +91,15 @@ def due_wake(now=None) -> int:
                         status__in=[DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED],
                         next_attempt_at__lte=now,
                     ).order_by("next_attempt_at", "created_at")
-                ).values_list("id", flat=True)[:BATCH_SIZE]
+                ).values_list("id", "destination_id")[:BATCH_SIZE]
             )
-            if not ids:
+            if not rows:
                 break
+            ids = [row[0] for row in rows]
             Delivery.objects.filter(id__in=ids).update(woken_at=now)
             total += len(ids)
-            deliveries_enqueue_on_commit(ids)
+            # Sent even when a wake-up seems to be waiting: that one may be the lost message.
+            destinations_wake_on_commit((row[1] for row in rows), force=True)
         if len(ids) < BATCH_SIZE:
             break
     return total
@@ -125,7 +130,7 @@ def circuits_advance(now=None) -> None:
                 Delivery.objects.filter(pk=alive.pk, status=DeliveryStatus.HELD).update(
                     status=DeliveryStatus.PENDING, next_attempt_at=now, woken_at=now
                 )
-                deliveries_enqueue_on_commit([alive.pk])
+                destinations_wake_on_commit([destination.pk])
             if alive is not None:
                 continue
             CircuitState.objects.filter(

@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from deliveries import signals
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.models import Delivery, DeliveryStatus
 from destinations.models import CircuitState, CircuitStateValue, Destination
 
@@ -78,7 +78,7 @@ def circuit_probe_pick(*, destination_id: str, now: datetime, current: Delivery 
                 status=DeliveryStatus.PENDING, next_attempt_at=now, woken_at=now
             )
             if released:
-                deliveries_enqueue_on_commit([chosen])
+                destinations_wake_on_commit([destination_id])
     return (
         CircuitState.objects.filter(destination_id=destination_id, state=CircuitStateValue.HALF_OPEN)
         .values_list("probe_delivery_id", flat=True)
@@ -111,6 +111,72 @@ def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime)
     return probe == delivery.id, seen
 
 
+def circuit_gate_batch(
+    *, destination: Destination, deliveries: list[Delivery], now: datetime
+) -> tuple[list[Delivery], tuple[str, int]]:
+    """Which of ``deliveries`` (claimed by this worker, oldest first) may be attempted now;
+    the others are to be held. Gated once for the batch:
+
+    * closed, or the breaker off: all of them;
+    * open, cooldown not over: none;
+    * half_open: at most one, the probe — exactly one probe per half_open period, elected
+      by the conditional UPDATE of :func:`circuit_probe_pick` (the oldest held delivery, or
+      the oldest of this batch when it is older or nothing is held).
+
+    Also returns the (state, failure_count) it read, as :func:`circuit_gate` does.
+    """
+    try:
+        circuit = destination.circuit
+    except CircuitState.DoesNotExist:
+        circuit = _circuit(destination.pk)
+    seen = (circuit.state, circuit.failure_count)
+    if not destination.circuit_breaker_enabled or circuit.state == CircuitStateValue.CLOSED:
+        return list(deliveries), seen
+    if not deliveries or not circuit_half_open_if_due(destination=destination, circuit=circuit, now=now):
+        return [], seen
+    seen = (circuit.state, circuit.failure_count)
+    by_id = {delivery.id: delivery for delivery in deliveries}
+    probe = circuit.probe_delivery_id
+    if not probe:
+        oldest = min(deliveries, key=lambda d: (d.created_at, d.id))
+        probe = circuit_probe_pick(destination_id=destination.pk, now=now, current=oldest)
+    return ([by_id[probe]] if probe in by_id else []), seen
+
+
+def circuit_record(
+    *,
+    destination: Destination,
+    outcomes: list[tuple[str, bool]],
+    now: datetime,
+    seen: tuple[str, int] | None = None,
+) -> bool:
+    """Fold a batch's attempts, ``(delivery_id, ok)`` in the order they finished, into the
+    circuit. Returns True when a success closed it (the caller releases held deliveries).
+
+    As one attempt at a time would: a success resets the count of consecutive failures, so
+    the count ends as the failures after the last success (added to the stored count when
+    the batch had no success); the threshold opens a closed circuit; the half_open probe's
+    success closes it and its failure re-opens it. A batch that only succeeded through a
+    circuit seen closed without failures writes nothing.
+    """
+    if not outcomes:
+        return False
+    last_success = max((i for i, (_, ok) in enumerate(outcomes) if ok), default=None)
+    closed = False
+    if last_success is not None:
+        probe_success = next((d for d, ok in outcomes if ok), None)
+        closed = circuit_record_success(destination=destination, delivery_id=probe_success or "", now=now, seen=seen)
+    trailing = outcomes[last_success + 1 :] if last_success is not None else outcomes
+    if trailing:
+        circuit_record_failure(
+            destination=destination,
+            delivery_id=trailing[0][0],
+            now=now,
+            count=len(trailing),
+        )
+    return closed
+
+
 def circuit_record_success(
     *, destination: Destination, delivery_id: str, now: datetime, seen: tuple[str, int] | None = None
 ) -> bool:
@@ -140,11 +206,11 @@ def circuit_record_success(
     return bool(closed)
 
 
-def circuit_record_failure(*, destination: Destination, delivery_id: str, now: datetime) -> None:
-    """Count a consecutive failure; open the circuit at the threshold, or re-open it when
-    the half_open probe failed."""
+def circuit_record_failure(*, destination: Destination, delivery_id: str, now: datetime, count: int = 1) -> None:
+    """Count ``count`` consecutive failures; open the circuit at the threshold, or re-open it
+    when the half_open probe (``delivery_id``) failed."""
     CircuitState.objects.filter(destination_id=destination.pk).update(
-        failure_count=F("failure_count") + 1, last_failure_at=now, updated_at=now
+        failure_count=F("failure_count") + count, last_failure_at=now, updated_at=now
     )
     if not destination.circuit_breaker_enabled:
         return
@@ -201,5 +267,6 @@ def held_deliveries_release(*, destination: Destination) -> int:
                 status=DeliveryStatus.PENDING, next_attempt_at=due, woken_at=now, lease_expires_at=None
             ):
                 woken.append(delivery_id)
-        deliveries_enqueue_on_commit(woken)
+        if woken:
+            destinations_wake_on_commit([destination.pk])
     return len(woken)

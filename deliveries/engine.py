@@ -1,23 +1,37 @@
-"""The delivery engine: one attempt of one delivery, from claim to its next state.
+"""The delivery engine: a destination's due deliveries, in batches, from claim to next state.
 
-:func:`process_delivery` is what the Celery task ``deliveries.deliver`` runs (and what tests
-call directly). Steps:
+The broker carries wake-ups per destination (``deliveries.dispatch``); the Celery task
+``deliveries.deliver_destination`` runs :func:`process_deliveries`, which repeats, up to
+``HOOKSTREAM_DESTINATION_BATCHES`` times:
 
-1. **Claim** the row with one conditional UPDATE: due (pending/scheduled with
-   ``next_attempt_at <= now``) or leased by a worker whose lease expired. It becomes
-   ``in_flight`` with a lease; a duplicate or stale task claims nothing and returns.
-2. **Gate**: a deleted destination cancels the delivery; a paused or disabled one holds it;
-   a route transform still to apply is evaluated in the sandbox (:func:`_transform`; a
-   failure dead-letters the delivery); an open circuit holds it (half_open lets exactly one
-   probe through); the destination's ``max_concurrency`` / ``rate_limit_per_second`` put it back for a moment.
-3. **Send** through the destination's provider (secrets decrypted, instance cached per
-   destination version).
-4. **Record** a DeliveryAttempt and move the delivery on, in one transaction and only if
-   this worker still holds the lease: succeeded; scheduled for a retry (the policy read
-   now); or dead (a DeadLetter row, the attempt gets ``is_dlq``/``dlq_at``).
-5. **Wake** the retry after commit: a broker countdown on the timed queue
-   (``deliveries.dispatch``) when the wait is short, otherwise the delivery is parked in
-   the database and beat wakes it when due.
+1. **Claim** up to N due deliveries of the destination in one statement (PostgreSQL:
+   ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT N) RETURNING id``), each
+   ``in_flight`` under one lease (due retries first, then oldest due first: :data:`CLAIM_ORDER`);
+   racing workers claim disjoint rows, and a duplicate or stale wake-up claims nothing.
+   N adapts per destination (:class:`_Pace`): at most
+   ``HOOKSTREAM_BATCH_SIZE``, smaller when attempts are slow or failing, and never more than
+   the failures the circuit breaker has left before it opens.
+2. **Gate** once for the batch: a deleted destination cancels them; a paused or disabled
+   one holds them; a route transform still to apply is evaluated in the sandbox
+   (:func:`_transform`); an open circuit holds them (half_open lets exactly one probe
+   through); ``max_concurrency``, the failing-destination cap and ``rate_limit_per_second``
+   put the excess back for a moment (not attempted, not counted).
+3. **Send** through the destination's provider (one cached instance per destination
+   version, its keep-alive connections pinned): one after the other, or in waves of up to
+   :data:`SEND_CONCURRENCY` (and the caps) when the destination is slow to answer. A
+   failure that trips the breaker's count, or a slow one, stops the batch: the rest go
+   back unattempted and are gated again.
+4. **Record** every attempt with one multi-row INSERT and every state move with one
+   ``UPDATE … FROM (VALUES …)``, in one transaction and only for the rows this worker still
+   leases: succeeded; scheduled for a retry (the policy read now); or dead (DeadLetter rows,
+   the attempt gets ``is_dlq``/``dlq_at``). The circuit folds the batch's outcomes at once.
+5. **Wake** the retries after commit: short waits as timed wake-ups of the destination
+   (one per destination and twentieth of a second, at the moment the retries come due),
+   long ones parked in the database for beat.
+
+When due work remains after the last batch, the task wakes the destination again: that
+message queues behind every other destination's, so a busy destination yields its worker
+thread. :func:`process_delivery` is the one-delivery form (tests, legacy messages).
 """
 
 from __future__ import annotations
@@ -28,16 +42,22 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from deliveries import circuit, signals
-from deliveries.dispatch import delivery_wake_later, delivery_wake_later_on_commit
+from deliveries.dispatch import (
+    destination_wake,
+    destination_wake_at_on_commit,
+    destination_wake_taken,
+)
 from deliveries.models import (
     AttemptStatus,
     DeadLetterReason,
@@ -47,8 +67,8 @@ from deliveries.models import (
     TriggerType,
 )
 from deliveries.retry import retry_delay_seconds
-from deliveries.services import dead_letter_put
-from destinations.models import Destination, DestinationStatus
+from deliveries.services import dead_letters_put
+from destinations.models import CircuitStateValue, Destination, DestinationStatus
 from destinations.providers import OutboundMessage, Outcome, Provider, get_provider
 from hookstream import crypto
 from intake import transforms
@@ -67,6 +87,23 @@ SLOW_FAILURE_SECONDS = 1.0
 FAILING_BACKOFF_MAX_SECONDS = 60.0
 # A delivery whose transform found no free sandbox process is put back for this long.
 TRANSFORM_UNAVAILABLE_BACKOFF_SECONDS = 5.0
+# Attempts of one batch sent at once, at most, when the destination is slow to answer
+# (its recent attempts took PARALLEL_LATENCY_SECONDS or more); a fast one is sent to one
+# request after the other, which costs the worker least.
+SEND_CONCURRENCY = 8
+PARALLEL_LATENCY_SECONDS = 0.02
+# N is chosen so that a batch takes about this long (from the attempts' recent latency).
+BATCH_SECONDS = 0.25
+# A wake-up stops claiming batches after this long and wakes the destination again
+# (behind the other destinations' wake-ups).
+TASK_SECONDS = 0.5
+# At most this many workers drain one destination's backlog side by side: a full batch
+# wakes a helper while fewer run. (Per-destination caps still bound what they send.)
+DESTINATION_RUNNERS = 2
+# A failing destination's backlog, put back over many seconds, is woken once per this step.
+COARSE_WAKE_SECONDS = 1.0
+# The lease covers a batch's attempts; sending stops this long before it runs out.
+LEASE_MARGIN_SECONDS = 15.0
 
 
 # --- providers, cached per worker ------------------------------------------------------
@@ -142,43 +179,227 @@ def outbound_message(delivery: Delivery, attempt_number: int) -> OutboundMessage
     )
 
 
-# --- claim and small state moves -------------------------------------------------------
+# --- adaptive batch size, per destination and worker process --------------------------------
+
+
+@dataclass
+class _Pace:
+    size: int  # the next batch's N
+    latency: float  # seconds per attempt, a moving average
+
+
+_paces: dict[str, _Pace] = {}
+_paces_lock = threading.Lock()
+
+
+def _pace(destination_id: str) -> _Pace | None:
+    with _paces_lock:
+        return _paces.get(destination_id)
+
+
+def _pace_update(destination_id: str, *, latencies: list[float], failures: int, concurrency: int) -> None:
+    """Halve N after ``failures`` (slow ones, or ones the breaker counts), double it
+    otherwise; never more than a batch of about :data:`BATCH_SECONDS` at the observed
+    latency."""
+    if not latencies:
+        return
+    largest = settings.HOOKSTREAM_BATCH_SIZE
+    mean = sum(latencies) / len(latencies)
+    with _paces_lock:
+        pace = _paces.get(destination_id) or _Pace(size=largest, latency=mean)
+        pace.latency = 0.5 * pace.latency + 0.5 * mean
+        size = max(1, pace.size // 2) if failures else pace.size * 2
+        by_time = int(BATCH_SECONDS * max(concurrency, 1) / max(pace.latency, 1e-4))
+        pace.size = max(1, min(size, by_time, largest))
+        _paces[destination_id] = pace
+
+
+def _batch_size(destination: Destination, seen: tuple[str, int]) -> int:
+    size = settings.HOOKSTREAM_BATCH_SIZE
+    pace = _pace(destination.pk)
+    if pace is not None:
+        size = min(size, pace.size)
+    if destination.circuit_breaker_enabled and seen[0] == CircuitStateValue.CLOSED and seen[1] > 0:
+        # Never send more failures than the breaker has left before it opens.
+        size = min(size, max(1, destination.circuit_breaker_threshold - seen[1]))
+    return max(1, size)
+
+
+def _parallel(destination_id: str) -> bool:
+    pace = _pace(destination_id)
+    return pace is not None and pace.latency >= PARALLEL_LATENCY_SECONDS
+
+
+def _runners_key(destination_id: str) -> str:
+    return f"hs:runners:{destination_id}"
+
+
+def _runner_enter(destination_id: str) -> int:
+    """Count this task among the destination's runners; returns how many run (1 without a cache)."""
+    try:
+        cache.add(_runners_key(destination_id), 0, 60)
+        return int(cache.incr(_runners_key(destination_id)))
+    except Exception:
+        return 1
+
+
+def _runner_exit(destination_id: str) -> None:
+    try:
+        cache.decr(_runners_key(destination_id))
+    except Exception:
+        pass
+
+
+# --- claim and state moves -------------------------------------------------------------------
+
+_DUE = ("pending", "scheduled")
+# Due retries ("scheduled") first, then the rest oldest due first: a retry that comes due is
+# not queued behind a backlog of new deliveries (as on the broker's timed queue).
+CLAIM_ORDER = ("-status", "next_attempt_at", "created_at", "id")
+
+
+def _claim_batch(destination_id: str, ids: list[str] | None, now: datetime, lease: datetime, limit: int) -> list[str]:
+    """Lease up to ``limit`` due deliveries of the destination (or of ``ids``, which may also
+    be leased by a worker whose lease expired), in :data:`CLAIM_ORDER`; returns their ids."""
+    if connection.vendor == "postgresql":
+        conditions = "destination_id = %s AND status IN ('pending', 'scheduled') AND next_attempt_at <= %s"
+        params: list = [destination_id, now]
+        if ids is not None:
+            conditions = (
+                "destination_id = %s AND id = ANY(%s) AND ((status IN ('pending', 'scheduled') "
+                "AND next_attempt_at <= %s) OR (status = 'in_flight' AND lease_expires_at < %s))"
+            )
+            params = [destination_id, list(ids), now, now]
+        sql = (
+            "UPDATE deliveries_delivery SET status = 'in_flight', lease_expires_at = %s, updated_at = %s "
+            f"WHERE id IN (SELECT id FROM deliveries_delivery WHERE {conditions} "
+            "ORDER BY status DESC, next_attempt_at, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [lease, now, *params, limit])
+            return [row[0] for row in cursor.fetchall()]
+    # SQLite (the embedded default): writes are serialized; the conditional UPDATE decides.
+    due = Q(status__in=_DUE, next_attempt_at__lte=now)
+    if ids is not None:
+        due |= Q(status=DeliveryStatus.IN_FLIGHT, lease_expires_at__lt=now)
+    rows = Delivery.objects.filter(due, destination_id=destination_id)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    picked = list(rows.order_by(*CLAIM_ORDER).values_list("id", flat=True)[:limit])
+    if not picked:
+        return []
+    Delivery.objects.filter(due, pk__in=picked).update(
+        status=DeliveryStatus.IN_FLIGHT, lease_expires_at=lease, updated_at=now
+    )
+    return list(
+        Delivery.objects.filter(pk__in=picked, status=DeliveryStatus.IN_FLIGHT, lease_expires_at=lease).values_list(
+            "id", flat=True
+        )
+    )
 
 
 def _claim(delivery_id: str, now: datetime) -> datetime | None:
-    """Lease the delivery if it is due; returns the lease (the token of this claim)."""
+    """Lease one delivery if it is due; returns the lease (the token of this claim)."""
+    destination_id = Delivery.objects.filter(pk=delivery_id).values_list("destination_id", flat=True).first()
+    if destination_id is None:
+        return None
     lease = now + timedelta(seconds=settings.HOOKSTREAM_LEASE_SECONDS)
-    claimed = Delivery.objects.filter(
-        Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED], next_attempt_at__lte=now)
-        | Q(status=DeliveryStatus.IN_FLIGHT, lease_expires_at__lt=now),
-        pk=delivery_id,
-    ).update(status=DeliveryStatus.IN_FLIGHT, lease_expires_at=lease, updated_at=now)
-    return lease if claimed == 1 else None
+    return lease if _claim_batch(destination_id, [delivery_id], now, lease, 1) else None
+
+
+@dataclass
+class _Move:
+    """A leased delivery's next state; None keeps the column as it is."""
+
+    id: str
+    status: str
+    attempt_count: int | None = None
+    next_attempt_at: datetime | None = None
+    woken_at: datetime | None = None
+    set_woken: bool = False
+    last_error: str | None = None
+    completed_at: datetime | None = None
+
+
+def _move(moves: list[_Move], lease: datetime, now: datetime) -> set[str]:
+    """Apply ``moves`` to the rows this worker still leases (one statement on PostgreSQL);
+    the lease is released. Returns the ids that moved."""
+    if not moves:
+        return set()
+    if connection.vendor == "postgresql":
+        row = "(%s, %s, %s::integer, %s::timestamptz, %s::timestamptz, %s::boolean, %s, %s::timestamptz)"
+        params: list = [now]
+        for m in moves:
+            params += [m.id, m.status, m.attempt_count, m.next_attempt_at, m.woken_at, m.set_woken]
+            params += [m.last_error, m.completed_at]
+        params.append(lease)
+        sql = (
+            "UPDATE deliveries_delivery AS d SET status = v.status, "
+            "attempt_count = COALESCE(v.attempt_count, d.attempt_count), "
+            "next_attempt_at = COALESCE(v.next_attempt_at, d.next_attempt_at), "
+            "woken_at = CASE WHEN v.set_woken THEN v.woken_at ELSE d.woken_at END, "
+            "last_error = COALESCE(v.last_error, d.last_error), "
+            "completed_at = COALESCE(v.completed_at, d.completed_at), "
+            "lease_expires_at = NULL, updated_at = %s "
+            f"FROM (VALUES {', '.join([row] * len(moves))}) "
+            "AS v(id, status, attempt_count, next_attempt_at, woken_at, set_woken, last_error, completed_at) "
+            "WHERE d.id = v.id AND d.status = 'in_flight' AND d.lease_expires_at = %s RETURNING d.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {r[0] for r in cursor.fetchall()}
+    moved = set()
+    for m in moves:
+        fields: dict = {"status": m.status, "lease_expires_at": None, "updated_at": now}
+        for name in ("attempt_count", "next_attempt_at", "last_error", "completed_at"):
+            if getattr(m, name) is not None:
+                fields[name] = getattr(m, name)
+        if m.set_woken:
+            fields["woken_at"] = m.woken_at
+        if _mine(m.id, lease).update(**fields):
+            moved.add(m.id)
+    return moved
 
 
 def _mine(delivery_id: str, lease: datetime):
     return Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.IN_FLIGHT, lease_expires_at=lease)
 
 
-def _hold(delivery: Delivery, lease: datetime, now: datetime) -> None:
-    _mine(delivery.pk, lease).update(status=DeliveryStatus.HELD, lease_expires_at=None, woken_at=None, updated_at=now)
+def _hold(deliveries: list[Delivery], lease: datetime, now: datetime) -> None:
+    moves = [_Move(d.pk, DeliveryStatus.HELD, set_woken=True) for d in deliveries]
+    _move(moves, lease, now)
 
 
-def _cancel(delivery: Delivery, lease: datetime, now: datetime) -> None:
-    _mine(delivery.pk, lease).update(
-        status=DeliveryStatus.CANCELLED, lease_expires_at=None, completed_at=now, updated_at=now
-    )
+def _cancel(deliveries: list[Delivery], lease: datetime, now: datetime) -> None:
+    _move([_Move(d.pk, DeliveryStatus.CANCELLED, completed_at=now) for d in deliveries], lease, now)
 
 
-def _put_back(delivery: Delivery, lease: datetime, now: datetime, wait: float) -> None:
-    """Not attempted (a cap was reached): due again after ``wait`` seconds, not counted."""
-    due = now + timedelta(seconds=wait)
+def _put_back(
+    destination_id: str,
+    waits: list[tuple[Delivery, float]],
+    lease: datetime,
+    now: datetime,
+    *,
+    wake: bool = True,
+    coarse: bool = False,
+) -> None:
+    """Not attempted (a cap, a rate slot, a stopped batch): due again after each wait, not
+    counted, and the destination woken for them by timed wake-ups (``wake``; else the
+    caller wakes it) — one per second in which they come due when ``coarse`` (a failing
+    destination's spread backlog: one message per row would cost more than the rows)."""
+    if not waits:
+        return
+    moves = []
+    for delivery, wait in waits:
+        due = now + timedelta(seconds=wait)
+        moves.append(_Move(delivery.pk, DeliveryStatus.PENDING, next_attempt_at=due, woken_at=due, set_woken=True))
     with transaction.atomic():
-        moved = _mine(delivery.pk, lease).update(
-            status=DeliveryStatus.PENDING, next_attempt_at=due, lease_expires_at=None, woken_at=due, updated_at=now
-        )
-        if moved:
-            delivery_wake_later_on_commit(delivery.pk, wait)
+        if _move(moves, lease, now) and wake:
+            moments = [m.next_attempt_at for m in moves if m.next_attempt_at]
+            if coarse:
+                destination_wake_at_on_commit(destination_id, moments, step=COARSE_WAKE_SECONDS)
+            else:
+                destination_wake_at_on_commit(destination_id, moments)
 
 
 def _slow_key(destination_id: str) -> str:
@@ -197,46 +418,59 @@ def failing_slowly(destination: Destination, failure_count: int) -> bool:
     Only then does the failing-destination cap apply: a target that answers 500 at once
     costs the workers no more than a healthy one, and capping it would only delay its
     retries. The mark is kept in the cache (Redis when ``REDIS_URL`` is set) by
-    :func:`_record`; the cache is only asked when the circuit counts failures, so healthy
+    :func:`_record_batch`; the cache is only asked when the circuit counts failures, so healthy
     destinations pay nothing for it.
     """
     return failure_count > 0 and bool(cache.get(_slow_key(destination.pk)))
 
 
-def _over_limits(destination: Destination, delivery_id: str, now: datetime, *, failing: bool = False) -> float | None:
-    """Seconds to wait when the destination's concurrency cap or rate limit is reached.
+def _cap(destination: Destination, failing: bool) -> tuple[int | None, bool]:
+    """The destination's cap on attempts in flight, and whether it is the failing cap.
 
     A destination failing slowly (``failing``: its last failures were time-outs or stalls,
     see :func:`failing_slowly`) is capped at ``HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT``
     attempts in flight even without its own ``max_concurrency``: a target that hangs for
     ``timeout_ms`` on every request must not occupy every worker thread and starve the
     healthy destinations while its circuit breaker counts up to the threshold (or forever,
-    with the breaker off). Deliveries over that cap are put back for a wait drawn evenly
-    between half a time-out and one time-out per ``cap`` of its pending backlog: the
-    re-checks are spread so that about ``cap`` come due per time-out — as many as the cap
-    lets through, so its slots stay used while the backlog costs few claims, however long.
+    with the breaker off).
     """
     cap = destination.max_concurrency
-    backoff = random.uniform(*CONCURRENCY_BACKOFF_SECONDS)
     failing_cap = settings.HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT
-    failing = failing and bool(failing_cap) and (cap is None or failing_cap < cap)
-    if failing:
-        cap = failing_cap
-    if cap:
-        in_flight = Delivery.objects.filter(
-            destination_id=destination.pk, status=DeliveryStatus.IN_FLIGHT, lease_expires_at__gt=now
-        ).count()
-        if in_flight > cap:
-            if failing:
-                backlog = Delivery.objects.filter(destination_id=destination.pk, status=DeliveryStatus.PENDING).count()
-                rounds = max(1.0, backlog / cap)
-                timeout = min(destination.timeout_ms / 1000.0, 5.0)
-                longest = max(timeout, min(timeout * rounds, FAILING_BACKOFF_MAX_SECONDS))
-                backoff = random.uniform(0.5 * timeout, longest)
-            return backoff
-    if destination.rate_limit_per_second:
-        return _rate_slot_wait(destination, delivery_id)
-    return None
+    if failing and failing_cap and (cap is None or failing_cap < cap):
+        return failing_cap, True
+    return cap, False
+
+
+def _over_cap(
+    destination: Destination, deliveries: list[Delivery], now: datetime, cap: int, failing: bool
+) -> tuple[list[Delivery], list[tuple[Delivery, float]]]:
+    """Split a claimed batch by the cap: the deliveries that may go, and the rest with the
+    wait each is put back for.
+
+    The attempts in flight are counted after this worker's claim (its own rows included),
+    so of two workers racing past the cap at least one sees the other. A healthy capped
+    destination's excess waits a moment (:data:`CONCURRENCY_BACKOFF_SECONDS`). A failing
+    one's waits are drawn evenly between half a time-out and one time-out per ``cap`` of
+    its pending backlog (≤ :data:`FAILING_BACKOFF_MAX_SECONDS`): the re-checks are spread so
+    that about ``cap`` come due per time-out — as many as the cap lets through, so its slots
+    stay used while the backlog costs few claims, however long.
+    """
+    in_flight = Delivery.objects.filter(
+        destination_id=destination.pk, status=DeliveryStatus.IN_FLIGHT, lease_expires_at__gt=now
+    ).count()
+    free = max(0, cap - (in_flight - len(deliveries)))
+    going, excess = deliveries[:free], deliveries[free:]
+    if not excess:
+        return going, []
+    if not failing:
+        return going, [(d, random.uniform(*CONCURRENCY_BACKOFF_SECONDS)) for d in excess]
+    backlog = (
+        len(excess) + Delivery.objects.filter(destination_id=destination.pk, status=DeliveryStatus.PENDING).count()
+    )
+    rounds = max(1.0, backlog / cap)
+    timeout = min(destination.timeout_ms / 1000.0, 5.0)
+    longest = max(timeout, min(timeout * rounds, FAILING_BACKOFF_MAX_SECONDS))
+    return going, [(d, random.uniform(0.5 * timeout, longest)) for d in excess]
 
 
 def _rate_slot_wait(destination: Destination, delivery_id: str) -> float | None:
@@ -287,103 +521,6 @@ def _next_wait(destination: Destination, retry_number: int, outcome: Outcome) ->
         asked = min(max(float(outcome.retry_after), 0.0), settings.HOOKSTREAM_RETRY_AFTER_CAP_SECONDS)
         wait = max(wait, asked)
     return wait
-
-
-def _record(
-    *,
-    delivery: Delivery,
-    destination: Destination,
-    lease: datetime,
-    attempt_number: int,
-    trigger_type: str,
-    outcome: Outcome,
-    duration_ms: int,
-    seen: tuple[str, int] | None = None,
-) -> float | None:
-    """Store the attempt and the delivery's next state. Returns the countdown to wake a
-    scheduled retry through the broker, or None."""
-    now = timezone.now()
-    attempt = DeliveryAttempt(
-        organization_id=delivery.organization_id,
-        delivery_id=delivery.pk,
-        event_id=delivery.event_id,
-        destination_id=delivery.destination_id,
-        connection_id=delivery.connection_id,
-        attempt_number=attempt_number,
-        status=AttemptStatus.SUCCESS if outcome.ok else AttemptStatus.FAILED,
-        request_url=(outcome.request_url or "")[:2048],
-        request_method=(outcome.request_method or "")[:32],
-        request_headers=outcome.request_headers or {},
-        request_body_size=outcome.request_body_size or 0,
-        response_status=outcome.response_status,
-        response_headers=outcome.response_headers or {},
-        response_body=_truncate(outcome.response_body),
-        duration_ms=duration_ms,
-        error=outcome.error or "",
-        trigger_type=trigger_type,
-        created_at=now,
-    )
-    countdown = None
-    with transaction.atomic():
-        signals.attempt_recorded_on_commit(attempt=attempt, delivery=delivery, destination=destination, outcome=outcome)
-        if outcome.ok:
-            moved = _mine(delivery.pk, lease).update(
-                status=DeliveryStatus.SUCCEEDED,
-                attempt_count=attempt_number,
-                last_error="",
-                lease_expires_at=None,
-                completed_at=now,
-                updated_at=now,
-            )
-            attempt.save(force_insert=True)
-            if circuit.circuit_record_success(destination=destination, delivery_id=delivery.pk, now=now, seen=seen):
-                circuit.held_deliveries_release(destination=destination)
-            if seen is not None and seen[1] > 0:
-                _cache_call(cache.delete, _slow_key(destination.pk))  # it answers again: no longer slow
-            return None
-
-        # The policy is read at the moment of failure: an edit made since the claim applies.
-        policy = Destination.all_objects.filter(pk=destination.pk).first() or destination
-        retries_used = attempt_number - 1 - delivery.cycle_start_attempt
-        if outcome.retryable and retries_used < policy.retry_max_attempts:
-            wait = _next_wait(policy, retries_used + 1, outcome)
-            due = now + timedelta(seconds=wait)
-            short = wait <= settings.HOOKSTREAM_MAX_BROKER_COUNTDOWN_SECONDS
-            moved = _mine(delivery.pk, lease).update(
-                status=DeliveryStatus.SCHEDULED,
-                attempt_count=attempt_number,
-                next_attempt_at=due,
-                # A short wait is carried by a broker countdown; beat only steps in if that
-                # message is lost. A long one is parked: beat wakes it when due.
-                woken_at=due if short else None,
-                last_error=outcome.error or "",
-                lease_expires_at=None,
-                updated_at=now,
-            )
-            attempt.next_retry_at = due
-            if moved and short:
-                countdown = wait
-        else:
-            reason = DeadLetterReason.RETRIES_EXHAUSTED if outcome.retryable else DeadLetterReason.PERMANENT_FAILURE
-            moved = _mine(delivery.pk, lease).update(
-                status=DeliveryStatus.DEAD,
-                attempt_count=attempt_number,
-                last_error=outcome.error or "",
-                lease_expires_at=None,
-                completed_at=now,
-                updated_at=now,
-            )
-            if moved:
-                attempt.is_dlq = True
-                attempt.dlq_at = now
-                dead_letter_put(delivery=delivery, reason=reason, error=outcome.error or "", now=now)
-        attempt.save(force_insert=True)
-        circuit.circuit_record_failure(destination=destination, delivery_id=delivery.pk, now=now)
-        if _slow_failure(destination, duration_ms):
-            _mark_slow(destination)
-        if not moved:
-            logger.warning("lease of %s was lost during the attempt; attempt recorded only", delivery.pk)
-    return countdown
 
 
 def _cache_call(method, *args) -> None:
@@ -439,7 +576,7 @@ def _transform(delivery: Delivery, lease: datetime, now: datetime) -> bool:
         payload = transforms.transform_apply(expression, delivery.event.payload) if expression else None
     except transforms.TransformUnavailable as exc:
         logger.warning("transform of delivery %s put back: %s", delivery.pk, exc)
-        _put_back(delivery, lease, now, TRANSFORM_UNAVAILABLE_BACKOFF_SECONDS)
+        _put_back(delivery.destination_id, [(delivery, TRANSFORM_UNAVAILABLE_BACKOFF_SECONDS)], lease, now)
         return False
     except transforms.TransformError as exc:
         if isinstance(exc, transforms.TransformLimitExceeded):
@@ -448,80 +585,329 @@ def _transform(delivery: Delivery, lease: datetime, now: datetime) -> bool:
             reason, error = DeadLetterReason.TRANSFORM_FAILED, f"transform failed: {exc}"
         done = timezone.now()
         with transaction.atomic():
-            moved = _mine(delivery.pk, lease).update(
-                status=DeliveryStatus.DEAD, last_error=error, lease_expires_at=None, completed_at=done, updated_at=done
-            )
-            if moved:
-                dead_letter_put(delivery=delivery, reason=reason, error=error, now=done)
+            if _move([_Move(delivery.pk, DeliveryStatus.DEAD, last_error=error, completed_at=done)], lease, done):
+                dead_letters_put(items=[(delivery, reason, error)], now=done)
         return False
     _mine(delivery.pk, lease).update(transformed_payload=payload, transform_pending=False, updated_at=timezone.now())
     delivery.transformed_payload, delivery.transform_pending = payload, False
     return True
 
 
-# --- the entry point ----------------------------------------------------------------------
+# --- one batch -------------------------------------------------------------------------------
 
 
-def process_delivery(delivery_id: str) -> None:
-    """Attempt delivery ``delivery_id`` once if it is due (see the module docstring).
+@dataclass
+class _Attempt:
+    delivery: Delivery
+    attempt_number: int
+    trigger_type: str
+    outcome: Outcome
+    duration_ms: int
 
-    Safe to call any number of times, concurrently: only the caller whose conditional
-    UPDATE claims the row does anything.
-    """
-    now = timezone.now()
-    lease = _claim(delivery_id, now)
-    if lease is None:
-        return
-    delivery = Delivery.objects.select_related("event", "event__topic", "destination", "destination__circuit").get(
-        pk=delivery_id
-    )
-    destination = delivery.destination
-    if destination.deleted_at is not None:
-        _cancel(delivery, lease, now)
-        return
-    if destination.status != DestinationStatus.ACTIVE:
-        _hold(delivery, lease, now)
-        return
-    if delivery.transform_pending and not _transform(delivery, lease, now):
-        return
-    allowed, seen = circuit.circuit_gate(destination=destination, delivery=delivery, now=now)
-    if not allowed:
-        _hold(delivery, lease, now)
-        return
-    wait = _over_limits(destination, delivery_id, now, failing=_failing_slowly_safe(destination, seen[1]))
-    if wait is not None:
-        _put_back(delivery, lease, now, wait)
-        return
 
-    # A destination whose time-out is longer than the lease keeps its lease for the attempt.
-    needed = timedelta(milliseconds=destination.timeout_ms) + timedelta(seconds=30)
-    if lease - now < needed:
-        longer = now + needed
-        if _mine(delivery_id, lease).update(lease_expires_at=longer):
-            lease = longer
-
+def _attempt(provider: Provider | None, destination: Destination, delivery: Delivery) -> _Attempt:
     attempt_number = delivery.attempt_count + 1
     first_of_cycle = delivery.attempt_count == delivery.cycle_start_attempt
     trigger_type = delivery.trigger_type if first_of_cycle else TriggerType.RETRY
     try:
-        provider, plain_destination = provider_for(destination)
+        if provider is None:
+            raise LookupError(f"no provider for destination type {destination.type!r}")
         message = outbound_message(delivery, attempt_number)
     except Exception as exc:
         # Nothing can be sent as configured (unknown type, a secret that no longer decrypts):
         # retrying cannot help, so it is a permanent failure rather than a stuck lease.
-        logger.exception("cannot prepare delivery %s", delivery_id)
+        logger.exception("cannot prepare delivery %s", delivery.pk)
         outcome, duration_ms = Outcome.permanent(f"cannot prepare the delivery: {exc}"), 0
     else:
-        outcome, duration_ms = _send(provider, plain_destination, message)
-    countdown = _record(
-        delivery=delivery,
-        destination=destination,
-        lease=lease,
-        attempt_number=attempt_number,
-        trigger_type=trigger_type,
-        outcome=outcome,
-        duration_ms=duration_ms,
-        seen=seen,
+        outcome, duration_ms = _send(provider, destination, message)
+    return _Attempt(delivery, attempt_number, trigger_type, outcome, duration_ms)
+
+
+def _stops_batch(destination: Destination, attempt: _Attempt) -> bool:
+    """After this attempt, is the rest of the batch to be gated again rather than sent?
+    A failure counted by the breaker (the circuit may have to open), or a slow one (the
+    failing-destination cap may apply)."""
+    if attempt.outcome.ok:
+        return False
+    return destination.circuit_breaker_enabled or _slow_failure(destination, attempt.duration_ms)
+
+
+def _send_all(
+    destination: Destination, deliveries: list[Delivery], *, concurrency: int, deadline: float
+) -> tuple[list[_Attempt], list[Delivery]]:
+    """Send ``deliveries`` in waves of ``concurrency``; returns the attempts made and the
+    deliveries left unsent (a wave stopped the batch, or the lease would run out)."""
+    try:
+        provider, plain = provider_for(destination)
+    except Exception:
+        logger.exception("no provider for destination %s", destination.pk)
+        provider, plain = None, destination
+    timeout = destination.timeout_ms / 1000.0
+    attempts: list[_Attempt] = []
+    executor = ThreadPoolExecutor(concurrency, thread_name_prefix="send") if concurrency > 1 else None
+    try:
+        for start in range(0, len(deliveries), concurrency):
+            if attempts and (
+                time.monotonic() + timeout > deadline
+                or any(_stops_batch(destination, a) for a in attempts[-concurrency:])
+            ):
+                return attempts, deliveries[start:]
+            wave = deliveries[start : start + concurrency]
+            if executor is None:
+                attempts.append(_attempt(provider, plain, wave[0]))
+            else:
+                attempts += list(executor.map(lambda d: _attempt(provider, plain, d), wave))
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+    return attempts, []
+
+
+def _record(
+    *,
+    delivery: Delivery,
+    destination: Destination,
+    lease: datetime,
+    attempt_number: int,
+    trigger_type: str,
+    outcome: Outcome,
+    duration_ms: int,
+    seen: tuple[str, int] | None = None,
+) -> None:
+    """Record one attempt (:func:`_record_batch` of one)."""
+    _record_batch(destination, lease, [_Attempt(delivery, attempt_number, trigger_type, outcome, duration_ms)], seen)
+
+
+def _record_batch(
+    destination: Destination, lease: datetime, attempts: list[_Attempt], seen: tuple[str, int] | None
+) -> None:
+    """Store the attempts and the deliveries' next states, in one transaction and only for
+    the rows this worker still leases (a row whose lease was lost keeps its state; its
+    attempt is recorded all the same). Then wake the short retries, after commit."""
+    if not attempts:
+        return
+    now = timezone.now()
+    failed = [a for a in attempts if not a.outcome.ok]
+    # The policy is read at the moment of failure: an edit made since the claim applies.
+    policy = (Destination.all_objects.filter(pk=destination.pk).first() or destination) if failed else destination
+    moves, retry_at, dead, short_waits = [], {}, {}, set()
+    for a in attempts:
+        outcome, delivery = a.outcome, a.delivery
+        if outcome.ok:
+            moves.append(
+                _Move(delivery.pk, DeliveryStatus.SUCCEEDED, a.attempt_number, last_error="", completed_at=now)
+            )
+            continue
+        retries_used = a.attempt_number - 1 - delivery.cycle_start_attempt
+        if outcome.retryable and retries_used < policy.retry_max_attempts:
+            wait = _next_wait(policy, retries_used + 1, outcome)
+            due = now + timedelta(seconds=wait)
+            # A short wait is carried by a timed wake-up; beat only steps in if that message
+            # is lost. A long one is parked: beat wakes it when due.
+            short = wait <= settings.HOOKSTREAM_MAX_BROKER_COUNTDOWN_SECONDS
+            moves.append(
+                _Move(
+                    delivery.pk,
+                    DeliveryStatus.SCHEDULED,
+                    a.attempt_number,
+                    next_attempt_at=due,
+                    woken_at=due if short else None,
+                    set_woken=True,
+                    last_error=outcome.error or "",
+                )
+            )
+            retry_at[delivery.pk] = due
+            if short:
+                short_waits.add(delivery.pk)
+        else:
+            reason = DeadLetterReason.RETRIES_EXHAUSTED if outcome.retryable else DeadLetterReason.PERMANENT_FAILURE
+            dead[delivery.pk] = reason
+            moves.append(
+                _Move(
+                    delivery.pk, DeliveryStatus.DEAD, a.attempt_number, last_error=outcome.error or "", completed_at=now
+                )
+            )
+    with transaction.atomic():
+        moved = _move(moves, lease, now)
+        # Registered first, so the retries' wake-ups go before the signal receivers run.
+        destination_wake_at_on_commit(destination.pk, [retry_at[d] for d in short_waits if d in moved])
+        rows = []
+        for a in attempts:
+            attempt = _attempt_row(a, now)
+            attempt.next_retry_at = retry_at.get(a.delivery.pk)
+            if a.delivery.pk in dead and a.delivery.pk in moved:
+                attempt.is_dlq, attempt.dlq_at = True, now
+            signals.attempt_recorded_on_commit(
+                attempt=attempt, delivery=a.delivery, destination=destination, outcome=a.outcome
+            )
+            rows.append(attempt)
+        DeliveryAttempt.objects.bulk_create(rows)
+        dead_letters_put(
+            items=[
+                (a.delivery, dead[a.delivery.pk], a.outcome.error or "")
+                for a in attempts
+                if a.delivery.pk in dead and a.delivery.pk in moved
+            ],
+            now=now,
+        )
+        outcomes = [(a.delivery.pk, a.outcome.ok) for a in attempts]
+        if circuit.circuit_record(destination=destination, outcomes=outcomes, now=now, seen=seen):
+            circuit.held_deliveries_release(destination=destination)
+        # Before the commit (and the signals' receivers): whoever sees the failure counted
+        # sees the mark too.
+        if failed and any(_slow_failure(destination, a.duration_ms) for a in failed):
+            _mark_slow(destination)
+        elif not failed and seen is not None and seen[1] > 0:
+            _cache_call(cache.delete, _slow_key(destination.pk))  # it answers again: no longer slow
+    lost = [a.delivery.pk for a in attempts if a.delivery.pk not in moved]
+    if lost:
+        logger.warning("lease of %s was lost during the attempt; attempt recorded only", ", ".join(lost))
+
+
+def _attempt_row(a: _Attempt, now: datetime) -> DeliveryAttempt:
+    delivery, outcome = a.delivery, a.outcome
+    return DeliveryAttempt(
+        organization_id=delivery.organization_id,
+        delivery_id=delivery.pk,
+        event_id=delivery.event_id,
+        destination_id=delivery.destination_id,
+        connection_id=delivery.connection_id,
+        attempt_number=a.attempt_number,
+        status=AttemptStatus.SUCCESS if outcome.ok else AttemptStatus.FAILED,
+        request_url=(outcome.request_url or "")[:2048],
+        request_method=(outcome.request_method or "")[:32],
+        request_headers=outcome.request_headers or {},
+        request_body_size=outcome.request_body_size or 0,
+        response_status=outcome.response_status,
+        response_headers=outcome.response_headers or {},
+        response_body=_truncate(outcome.response_body),
+        duration_ms=a.duration_ms,
+        error=outcome.error or "",
+        trigger_type=a.trigger_type,
+        created_at=now,
     )
-    if countdown is not None:
-        delivery_wake_later(delivery_id, countdown)
+
+
+@dataclass
+class _Batch:
+    claimed: int  # deliveries claimed
+    more: bool  # due work probably remains (a full batch, or some put back at once)
+    failed: bool  # an attempt failed slowly or as the breaker counts: the destination yields
+
+
+def _batch(destination_id: str, ids: list[str] | None) -> _Batch:
+    """Claim, gate, send and record one batch of the destination (the module docstring)."""
+    destination = Destination.all_objects.select_related("circuit").filter(pk=destination_id).first()
+    if destination is None:
+        return _Batch(0, False, False)
+    circuit_state = getattr(destination, "circuit", None)
+    seen = (circuit_state.state, circuit_state.failure_count) if circuit_state else (CircuitStateValue.CLOSED, 0)
+    cap, failing = _cap(destination, _failing_slowly_safe(destination, seen[1]))
+    limit = _batch_size(destination, seen)
+    if failing:
+        limit = settings.HOOKSTREAM_BATCH_SIZE  # its excess is put back in one statement
+    elif cap:
+        limit = min(limit, cap)
+    if ids is not None:
+        limit = len(ids)
+    now = timezone.now()
+    timeout = destination.timeout_ms / 1000.0
+    lease_seconds = max(settings.HOOKSTREAM_LEASE_SECONDS, timeout + 2 * LEASE_MARGIN_SECONDS)
+    lease = now + timedelta(seconds=lease_seconds)
+    deadline = time.monotonic() + lease_seconds - LEASE_MARGIN_SECONDS
+    claimed = _claim_batch(destination_id, ids, now, lease, limit)
+    if not claimed:
+        return _Batch(0, False, False)
+    deliveries = list(
+        Delivery.objects.select_related("event", "event__topic").filter(pk__in=claimed).order_by(*CLAIM_ORDER)
+    )
+    for delivery in deliveries:
+        delivery.destination = destination
+    full = len(claimed) >= limit
+    if destination.deleted_at is not None:
+        _cancel(deliveries, lease, now)
+        return _Batch(len(claimed), full, False)
+    if destination.status != DestinationStatus.ACTIVE:
+        _hold(deliveries, lease, now)
+        return _Batch(len(claimed), full, False)
+    deliveries = [d for d in deliveries if not d.transform_pending or _transform(d, lease, now)]
+
+    going, seen = circuit.circuit_gate_batch(destination=destination, deliveries=deliveries, now=now)
+    if len(going) < len(deliveries):
+        kept = {d.pk for d in going}
+        _hold([d for d in deliveries if d.pk not in kept], lease, now)
+    if cap and going:
+        going, waits = _over_cap(destination, going, now, cap, failing)
+        _put_back(destination_id, waits, lease, now, coarse=failing)
+    if destination.rate_limit_per_second and going:
+        slots = [(d, _rate_slot_wait(destination, d.pk)) for d in going]
+        going = [d for d, wait in slots if wait is None]
+        _put_back(destination_id, [(d, wait) for d, wait in slots if wait is not None], lease, now)
+    if not going:
+        return _Batch(len(claimed), full, False)
+
+    concurrency = 1
+    if len(going) > 1 and _parallel(destination_id):
+        concurrency = min(len(going), SEND_CONCURRENCY, cap or SEND_CONCURRENCY)
+    attempts, unsent = _send_all(destination, going, concurrency=concurrency, deadline=deadline)
+    _record_batch(destination, lease, attempts, seen)
+    _put_back(destination_id, [(d, 0.0) for d in unsent], lease, timezone.now(), wake=False)
+    # Failures that cost nothing (answered at once, the breaker off) keep their retry
+    # schedule and do not shrink N; the others do, and make the task yield.
+    failures = sum(1 for a in attempts if _stops_batch(destination, a))
+    _pace_update(
+        destination_id,
+        latencies=[a.duration_ms / 1000.0 for a in attempts],
+        failures=failures,
+        concurrency=concurrency,
+    )
+    return _Batch(len(claimed), full or bool(unsent), failures > 0)
+
+
+# --- the entry points ------------------------------------------------------------------------
+
+
+def process_deliveries(destination_id: str, ids: list[str] | None = None) -> int:
+    """Deliver the destination's due deliveries (or only ``ids``) in batches; returns how
+    many were claimed. Safe to call any number of times, concurrently: racing callers claim
+    disjoint rows, and one that finds nothing due does nothing.
+
+    Woken by the broker (``ids`` None), it runs up to ``HOOKSTREAM_DESTINATION_BATCHES``
+    batches (for at most :data:`TASK_SECONDS`), stopping early after a failure; when due work
+    remains it wakes the destination again, behind the other destinations' wake-ups. While
+    its first batch comes back full it wakes a helper, up to :data:`DESTINATION_RUNNERS`.
+    """
+    if ids is not None:
+        return _batch(destination_id, list(ids)).claimed if ids else 0
+    destination_wake_taken(destination_id)  # before claiming: a later wake-up is a new message
+    runners = _runner_enter(destination_id)
+    started = time.monotonic()
+    claimed, more = 0, False
+    try:
+        for number in range(settings.HOOKSTREAM_DESTINATION_BATCHES):
+            batch = _batch(destination_id, None)
+            claimed += batch.claimed
+            more = batch.more
+            if number == 0 and more and runners < DESTINATION_RUNNERS:
+                _wake(destination_id)
+            if not more or batch.failed or time.monotonic() - started > TASK_SECONDS:
+                break
+    finally:
+        _runner_exit(destination_id)
+    if more:
+        _wake(destination_id)
+    return claimed
+
+
+def _wake(destination_id: str) -> None:
+    try:
+        destination_wake(destination_id)
+    except Exception:  # broker down: beat wakes the due deliveries
+        logger.warning("could not wake destination %s; beat will wake it", destination_id)
+
+
+def process_delivery(delivery_id: str) -> None:
+    """Attempt delivery ``delivery_id`` once if it is due (a batch of one)."""
+    destination_id = Delivery.objects.filter(pk=delivery_id).values_list("destination_id", flat=True).first()
+    if destination_id is not None:
+        process_deliveries(destination_id, ids=[delivery_id])

@@ -8,7 +8,7 @@ as deliveries.
    (``event_ingest``, the hottest path: no model object per row, and the event's commit
    and the source's counters in one round trip); for a topic, with
    ``deliveries.services.deliveries_create``.
-4. Wake them when that transaction commits (``deliveries.dispatch``); announce the event
+4. Wake their destinations when that transaction commits (``deliveries.dispatch``); announce the event
    (``intake.signals``) and show it on the live stream (``hookstream.stream_bus``).
 """
 
@@ -23,7 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.models import Delivery, TriggerType
 from deliveries.services import NewDelivery, deliveries_create
 from hookstream import sqlrows
@@ -138,7 +138,7 @@ def event_ingest(
     3. Count the event on the source once it has committed (``source_count_event``). With
        no dedup claim and no surrounding transaction, steps 2 and 3 share one round trip
        (``_event_store_and_count``).
-    4. Once the event has committed: wake the deliveries (``deliveries.dispatch``), announce
+    4. Once the event has committed: wake their destinations (``deliveries.dispatch``), announce
        the event and show it on the live stream.
     """
     if connection.vendor != "postgresql":
@@ -150,7 +150,7 @@ def event_ingest(
     deliveries = _delivery_rows(event=event, routes=routes, now=now)
     if key is None and not connection.in_atomic_block:
         _event_store_and_count(source=source, event=event, deliveries=deliveries, now=now)
-        deliveries_enqueue_on_commit(row["id"] for row in deliveries)  # committed: sent at once
+        destinations_wake_on_commit(row["destination_id"] for row in deliveries)  # committed: sent at once
         intake_services.event_received_on_commit(event=event)
         return Stored(event=event)
     with transaction.atomic() if key is not None else nullcontext():
@@ -160,7 +160,7 @@ def event_ingest(
             return duplicate
         with connection.cursor() as cursor:
             cursor.execute(*_event_with_deliveries_sql(event=event, deliveries=deliveries, now=now))
-        deliveries_enqueue_on_commit(row["id"] for row in deliveries)
+        destinations_wake_on_commit(row["destination_id"] for row in deliveries)
         intake_services.event_received_on_commit(event=event)
     intake_services.source_count_event(source=source, now=now)
     return Stored(event=event)

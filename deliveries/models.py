@@ -80,6 +80,12 @@ class Delivery(models.Model):
                 name="delivery_due",
                 condition=Q(status__in=["pending", "scheduled"]),
             ),
+            # The engine's batch claim: a destination's due deliveries, oldest due first.
+            models.Index(
+                fields=["destination", "next_attempt_at"],
+                name="delivery_dest_due",
+                condition=Q(status__in=["pending", "scheduled"]),
+            ),
             # Beat: expired leases of crashed workers.
             models.Index(fields=["lease_expires_at"], name="delivery_leased", condition=Q(status="in_flight")),
             # Circuit: held deliveries of a destination, oldest first.

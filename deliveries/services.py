@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from deliveries import signals
 from deliveries.circuit import held_deliveries_release
-from deliveries.dispatch import deliveries_enqueue_on_commit, replay_job_start_on_commit
+from deliveries.dispatch import destinations_wake_on_commit, replay_job_start_on_commit
 from deliveries.models import (
     DeadLetter,
     Delivery,
@@ -62,7 +62,7 @@ def deliveries_create(
     replay_job: ReplayJob | None = None,
     now: datetime | None = None,
 ) -> list[Delivery]:
-    """Create deliveries (one INSERT) and wake them once the transaction commits.
+    """Create deliveries (one INSERT) and wake their destinations once the transaction commits.
 
     Every delivery starts due now and counted as woken (its wake-up is sent on commit; beat
     steps in after the grace period if that message is lost). Runs in the caller's
@@ -90,7 +90,7 @@ def deliveries_create(
         rows.append(delivery)
     with transaction.atomic(savepoint=False):
         Delivery.objects.bulk_create(rows)
-        deliveries_enqueue_on_commit(d.pk for d in rows)
+        destinations_wake_on_commit(d.destination_id for d in rows)
     return rows
 
 
@@ -107,6 +107,30 @@ def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetim
             "last_error": error,
             "created_at": now,
         },
+    )
+
+
+def dead_letters_put(*, items: Sequence[tuple[Delivery, str, str]], now: datetime) -> None:
+    """:func:`dead_letter_put` for many deliveries at once, ``(delivery, reason, error)``:
+    one DELETE of earlier rows and one multi-row INSERT (the engine's batches)."""
+    if not items:
+        return
+    for delivery, reason, error in items:
+        signals.send_on_commit(signals.delivery_dead_lettered, delivery=delivery, reason=reason, error=error)
+    DeadLetter.objects.filter(delivery_id__in=[delivery.pk for delivery, _, _ in items]).delete()
+    DeadLetter.objects.bulk_create(
+        [
+            DeadLetter(
+                delivery_id=delivery.pk,
+                organization_id=delivery.organization_id,
+                destination_id=delivery.destination_id,
+                event_id=delivery.event_id,
+                reason=reason,
+                last_error=error,
+                created_at=now,
+            )
+            for delivery, reason, error in items
+        ]
     )
 
 
@@ -182,7 +206,7 @@ def delivery_retry(*, delivery: Delivery, trigger_type: str = TriggerType.MANUAL
             raise RetryRefused(f"it is {current} and cannot be retried now")
         DeadLetter.objects.filter(delivery_id=delivery.pk).delete()
         signals.send_on_commit(signals.delivery_requeued, delivery=delivery, trigger_type=trigger_type)
-        deliveries_enqueue_on_commit([delivery.pk])
+        destinations_wake_on_commit([delivery.destination_id])
 
 
 def delivery_attempt_count(delivery_id: str) -> int:

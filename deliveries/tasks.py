@@ -8,13 +8,20 @@ from celery import shared_task
 
 from deliveries import counters, dispatch, retention
 from deliveries.beat import beat_run
-from deliveries.engine import process_delivery
+from deliveries.engine import process_deliveries, process_delivery
 from deliveries.services import replay_job_run
+
+
+@shared_task(name=dispatch.DELIVER_DESTINATION, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver_destination(destination_id: str) -> None:
+    """Deliver a destination's due deliveries in batches (``deliveries.engine.process_deliveries``)."""
+    process_deliveries(destination_id)
 
 
 @shared_task(name=dispatch.DELIVER, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(delivery_id: str) -> None:
-    """Attempt one delivery if it is due (``deliveries.engine.process_delivery``)."""
+    """Attempt one delivery if it is due (``deliveries.engine.process_delivery``): the wake-ups
+    of one delivery that brokers carried before wake-ups were per destination."""
     process_delivery(delivery_id)
 
 

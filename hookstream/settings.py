@@ -297,6 +297,15 @@ HOOKSTREAM_WAKE_GRACE_SECONDS = env_float("HOOKSTREAM_WAKE_GRACE_SECONDS", 30.0,
 # A destination whose last attempt failed may have at most this many attempts in flight
 # (0 = no cap), so one that times out on every request cannot take every worker thread.
 HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT = env_int("HOOKSTREAM_FAILING_DESTINATION_MAX_IN_FLIGHT", 2, minimum=0)
+# Batches (deliveries.engine): a worker claims at most this many due deliveries of one
+# destination at a time (fewer when the destination is slow or failing), ...
+HOOKSTREAM_BATCH_SIZE = env_int("HOOKSTREAM_BATCH_SIZE", 100, minimum=1, maximum=10_000)
+# ... runs at most this many batches per wake-up, then re-queues the destination's wake-up
+# behind the others' so that one busy destination cannot starve the rest.
+HOOKSTREAM_DESTINATION_BATCHES = env_int("HOOKSTREAM_DESTINATION_BATCHES", 5, minimum=1)
+# A wake-up of a destination waiting in the broker makes further ones for it redundant for
+# this long (0: no de-duplication); beat's wake-ups are always sent.
+HOOKSTREAM_WAKE_DEDUP_SECONDS = env_float("HOOKSTREAM_WAKE_DEDUP_SECONDS", 10.0, minimum=0.0)
 CELERY_BEAT_SCHEDULE = {
     "deliveries-beat": {
         "task": "deliveries.beat_tick",

@@ -167,7 +167,7 @@ def _ids(organization_id, destination_id, delivery_id) -> dict:
 # --- the log context of Celery tasks ---------------------------------------------------------
 
 # The first argument of these tasks is the id that their log lines are about.
-_TASK_CONTEXT = {"deliveries.deliver": "delivery_id"}
+_TASK_CONTEXT = {"deliveries.deliver": "delivery_id", "deliveries.deliver_destination": "destination_id"}
 _tokens = threading.local()
 
 

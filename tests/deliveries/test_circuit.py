@@ -14,7 +14,7 @@ from django.db import connections
 from django.utils import timezone
 
 from deliveries.beat import beat_run
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
 from destinations.models import CircuitState
 from tests.deliveries.receiver import wait_until
@@ -32,7 +32,7 @@ def _statuses(deliveries) -> list[str]:
 
 def _send(org, destination, count):
     deliveries = [make_delivery(make_event(org), destination) for _ in range(count)]
-    deliveries_enqueue_on_commit([d.id for d in deliveries])
+    destinations_wake_on_commit(d.destination_id for d in deliveries)
     return deliveries
 
 
@@ -90,7 +90,7 @@ def test_it_opens_at_the_threshold_holds_probes_once_and_recovers(alice, receive
     receiver.default = (500, {"__delay__": 0.5}, b"still down")
     time.sleep(0.9)
     racing = [make_delivery(make_event(alice.org), destination) for _ in range(8)]
-    _race([lambda: deliveries_enqueue_on_commit([d.id for d in racing])] + [beat_run] * 4)
+    _race([lambda: destinations_wake_on_commit(d.destination_id for d in racing)] + [beat_run] * 4)
     receiver.wait_for(4)
     wait_until(lambda: _circuit(destination).state == "open", message="re-opened")
     time.sleep(0.3)
@@ -172,7 +172,7 @@ def test_it_sends_exactly_one_probe_with_four_worker_processes(alice, receiver, 
         receiver.default = (500, {"__delay__": 0.5}, b"still down")
         wait_until(lambda: _circuit(destination).opened_at.timestamp() + 1.5 < time.time(), message="cooldown over")
         racing = [make_delivery(make_event(alice.org), destination) for _ in range(12)]
-        _race([lambda: deliveries_enqueue_on_commit([d.id for d in racing])] + [beat_run] * 4)
+        _race([lambda: destinations_wake_on_commit(d.destination_id for d in racing)] + [beat_run] * 4)
         receiver.wait_for(2)
         wait_until(lambda: set(_statuses(racing)) == {"held"}, timeout=10, message="racers held")
         wait_until(lambda: _circuit(destination).state == "open", message="re-opened")
@@ -190,7 +190,7 @@ def test_it_sends_exactly_one_probe_with_four_worker_processes(alice, receiver, 
         opened = timezone.now() - timedelta(seconds=31)
         CircuitState.objects.filter(destination=bare).update(state="open", opened_at=opened)
         newcomers = [make_delivery(make_event(alice.org), bare) for _ in range(12)]
-        deliveries_enqueue_on_commit([d.id for d in newcomers])
+        destinations_wake_on_commit(d.destination_id for d in newcomers)
         wait_until(lambda: sum(_statuses(newcomers).count(s) for s in ("held", "scheduled")) == 12, message="settled")
         assert len([r for r in receiver.requests if r.path.endswith("/bare")]) == 1
         assert _statuses(newcomers).count("scheduled") == 1

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from deliveries.beat import beat_run, held_sweep
 from deliveries.circuit import held_deliveries_release
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.engine import process_delivery, provider_for
 from deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 from deliveries.retry import retry_delay_seconds, retry_window_seconds
@@ -47,7 +47,7 @@ def test_it_delivers_through_a_real_worker(alice, receiver, worker):
     destination = make_destination(alice.org, url=receiver.url)
     delivery = make_delivery(make_event(alice.org), destination)
 
-    deliveries_enqueue_on_commit([delivery.id])
+    destinations_wake_on_commit([delivery.destination_id])
 
     receiver.wait_for(1)
     wait_until(lambda: _status(delivery.id) == "succeeded", message="succeeded")
@@ -90,7 +90,7 @@ def test_it_follows_each_backoff_schedule_then_dead_letters(alice, receiver, wor
             circuit_breaker_enabled=False,
         )
         deliveries[kind] = make_delivery(make_event(alice.org), destination)
-    deliveries_enqueue_on_commit([d.id for d in deliveries.values()])
+    destinations_wake_on_commit(d.destination_id for d in deliveries.values())
 
     for delivery in deliveries.values():
         wait_until(lambda d=delivery: _status(d.id) == "dead", timeout=15, message="dead letter")
@@ -160,7 +160,7 @@ def test_it_parks_long_waits_in_the_database_and_beat_wakes_them(alice, receiver
     receiver.script.append((500, {}, b"once"))
     destination = make_destination(alice.org, url=receiver.url, retry_intervals=[1])
     delivery = make_delivery(make_event(alice.org), destination)
-    deliveries_enqueue_on_commit([delivery.id])
+    destinations_wake_on_commit([delivery.destination_id])
     wait_until(lambda: _status(delivery.id) == "scheduled", message="scheduled")
     parked = Delivery.objects.get(pk=delivery.id)
     assert parked.woken_at is None  # no broker countdown: parked

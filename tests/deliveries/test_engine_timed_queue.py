@@ -3,7 +3,7 @@ fetched only after a backlog of new deliveries has drained."""
 
 from __future__ import annotations
 
-from deliveries.dispatch import TIMED_QUEUE, deliveries_enqueue_on_commit
+from deliveries.dispatch import TIMED_QUEUE, destinations_wake_on_commit
 from deliveries.engine import process_delivery
 from deliveries.models import Delivery, DeliveryAttempt
 from hookstream.celery import app
@@ -23,7 +23,7 @@ def test_it_retries_on_time_behind_a_backlog_of_new_deliveries(alice, receiver, 
         flaky = make_destination(alice.org, url=flaky_receiver.url, retry_intervals=[1], circuit_breaker_enabled=False)
         # A backlog of new deliveries, queued first: 200 × 0.02 s over four threads, a second or more.
         backlog = [make_delivery(make_event(alice.org), busy) for _ in range(200)]
-        deliveries_enqueue_on_commit([d.id for d in backlog])
+        destinations_wake_on_commit(d.destination_id for d in backlog)
         # Then a first attempt that fails: its retry (due in one second) is queued after them.
         flaky_receiver.script.append((500, {}, b"once"))
         retried = make_delivery(make_event(alice.org), flaky)

@@ -7,7 +7,7 @@ import time
 
 from django.test import override_settings
 
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
 from tests.deliveries.receiver import Receiver, wait_until
 from tests.factories import make_delivery, make_destination, make_event
@@ -15,7 +15,7 @@ from tests.factories import make_delivery, make_destination, make_event
 
 def _send(org, destination, count):
     deliveries = [make_delivery(make_event(org), destination) for _ in range(count)]
-    deliveries_enqueue_on_commit([d.id for d in deliveries])
+    destinations_wake_on_commit(d.destination_id for d in deliveries)
     return deliveries
 
 

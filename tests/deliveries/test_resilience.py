@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from deliveries import engine
 from deliveries.beat import beat_run, leases_reclaim
-from deliveries.dispatch import deliveries_enqueue_on_commit
+from deliveries.dispatch import destinations_wake_on_commit
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.tasks import deliver
 from tests.deliveries.conftest import broker_redis, require_redis_broker
@@ -80,7 +80,7 @@ def test_it_redelivers_after_a_real_worker_is_killed_mid_attempt(alice, receiver
     receiver.script.append((200, {"__delay__": 30}, b"too late"))
     destination = make_destination(alice.org, url=receiver.url)
     delivery = make_delivery(make_event(alice.org), destination)
-    deliveries_enqueue_on_commit([delivery.id])
+    destinations_wake_on_commit([delivery.destination_id])
 
     db = settings.DATABASES["default"]
     env = {
@@ -147,7 +147,7 @@ def test_it_delivers_everything_after_the_broker_is_flushed(alice, receiver, wor
         )
         for _ in range(5)
     ]
-    deliveries_enqueue_on_commit([d.id for d in pending])
+    destinations_wake_on_commit(d.destination_id for d in pending)
     for d in scheduled:
         deliver.apply_async((d.id,), countdown=1)
     redis = broker_redis()

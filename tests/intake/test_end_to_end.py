@@ -40,7 +40,7 @@ def receiver():
 
 def test_it_delivers_what_was_ingested_raw_and_transformed(alice, client, receiver, settings, monkeypatch):
     settings.HOOKSTREAM_ALLOW_PRIVATE_NETWORKS = True
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
     base, received = receiver
     source = make_source(alice.org)
     raw_destination = make_destination(alice.org, url=f"{base}/raw")

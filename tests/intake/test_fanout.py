@@ -17,9 +17,9 @@ ORDER = {"type": "order.created", "amount": 250, "customer": {"email": "ann@exam
 
 @pytest.fixture
 def enqueued(monkeypatch):
-    """The delivery ids woken on the broker (recorded instead of sent)."""
+    """The destination ids woken on the broker (recorded instead of sent)."""
     sent = []
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: sent.append(delivery_id))
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: sent.append(destination_id))
     return sent
 
 
@@ -57,7 +57,7 @@ def test_it_fans_out_to_three_destinations_with_one_filtered_out(
     assert all(d.transformed_payload is None for d in deliveries.values())
     assert deliveries[crm.pk].transform_pending and not deliveries[billing.pk].transform_pending
     assert all(d.status == DeliveryStatus.PENDING and d.organization_id == alice.org.pk for d in deliveries.values())
-    assert sorted(enqueued) == sorted(d.pk for d in deliveries.values())
+    assert sorted(enqueued) == sorted(d.destination_id for d in deliveries.values())
 
     for delivery in deliveries.values():
         process_delivery(delivery.pk)
@@ -92,7 +92,7 @@ def test_it_dead_letters_a_failed_transform_at_delivery_and_still_accepts_the_ev
         response = ingest(client, source, ORDER)
     assert response.status_code == 200
     # The ingest does not evaluate the transforms: every delivery is created and woken.
-    assert sorted(enqueued) == sorted(Delivery.objects.values_list("pk", flat=True))
+    assert sorted(enqueued) == sorted(Delivery.objects.values_list("destination_id", flat=True))
     for delivery in Delivery.objects.all():
         process_delivery(delivery.pk)
     by_destination = {d.destination_id: d for d in Delivery.objects.all()}

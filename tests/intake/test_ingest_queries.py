@@ -23,7 +23,7 @@ def _statements(client, source, body) -> list[str]:
 def test_it_ingests_and_fans_out_in_two_statements_on_postgresql(alice, client, monkeypatch):
     require_postgres()
     require_redis()
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
     source = make_source(alice.org)
     for _ in range(4):
         Connection.objects.create(
@@ -57,7 +57,7 @@ def test_it_writes_an_event_without_routes_in_one_insert(alice, client):
 def test_it_claims_a_dedup_key_in_the_events_transaction(alice, client, monkeypatch):
     require_postgres()
     require_redis()
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
     source = make_source(alice.org, dedup_enabled=True, dedup_strategy="payload_hash")
     Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
     for n in range(2):
@@ -74,7 +74,7 @@ def test_it_stores_and_counts_in_one_round_trip_outside_a_transaction(alice, cli
     committed, then the counters, in one query string."""
     require_postgres()
     require_redis()
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
     source = make_source(alice.org)
     Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
     for n in range(2):

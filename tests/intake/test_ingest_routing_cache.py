@@ -22,7 +22,7 @@ from tests.support import require_redis
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
 
 
 def _selects(client, source, body=None) -> int:

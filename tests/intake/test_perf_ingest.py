@@ -147,7 +147,7 @@ def test_it_commits_the_event_and_its_deliveries_synchronously(alice, client, mo
     require_postgres()
     source = make_source(alice.org)
     Connection.objects.create(organization=alice.org, source=source, destination=make_destination(alice.org))
-    monkeypatch.setattr(dispatch, "delivery_wake", lambda delivery_id: None)
+    monkeypatch.setattr(dispatch, "destination_wake", lambda destination_id, force=False: None)
     settings_at_insert = []
     real_execute = CursorWrapper.execute
 
