@@ -748,6 +748,41 @@ def ingest(url: str, events: int, senders: int) -> list[tuple[str, float, float,
         return [row for share in pool.map(_send_share, shares) for row in share]
 
 
+def _send_paced(args: tuple[str, list[int], float, float]) -> list[tuple[str, float, float, int]]:
+    """One paced sender: posts event ``numbers[k]`` at ``start + k * interval`` (or at once if late)."""
+    import requests
+
+    url, numbers, start, interval = args
+    results = []
+    headers = {"Content-Type": "application/json"}
+    with requests.Session() as session:
+        for k, number in enumerate(numbers):
+            pause = start + k * interval - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            body = event_body(number)
+            started = time.time()
+            response = session.post(url, data=body, headers=headers, timeout=30)
+            ended = time.time()
+            event_id = response.json().get("event_id", "") if response.status_code == 200 else ""
+            results.append((event_id, started, ended, response.status_code))
+    return results
+
+
+def ingest_paced(
+    url: str, events: int, rate: float, senders: int, first: int = 0
+) -> list[tuple[str, float, float, int]]:
+    """Post events ``first..first+events-1`` at ``rate`` per second in all, evenly spread over
+    ``senders`` processes (sender i starts i/rate later). Same rows as :func:`ingest`."""
+    start = time.time() + 0.5
+    interval = senders / rate
+    shares = [
+        (url, list(range(first + i, first + events, senders)), start + i / rate, interval) for i in range(senders)
+    ]
+    with multiprocessing.get_context("fork").Pool(senders) as pool:
+        return [row for share in pool.map(_send_paced, shares) for row in share]
+
+
 def uptime() -> str:
     """``uptime``'s line (the load averages), recorded before and after a benchmark."""
     try:
