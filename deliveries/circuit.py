@@ -86,31 +86,6 @@ def circuit_probe_pick(*, destination_id: str, now: datetime, current: Delivery 
     )
 
 
-def circuit_gate(*, destination: Destination, delivery: Delivery, now: datetime) -> tuple[bool, tuple[str, int]]:
-    """May ``delivery`` (claimed by this worker) be attempted now? (False means hold it.)
-
-    Also returns the (state, failure_count) it read: the engine caps the concurrency of a
-    failing destination with it, and skips a needless write after a success.
-    """
-    # The engine loads the circuit with the delivery (select_related): no extra query.
-    try:
-        circuit = destination.circuit
-    except CircuitState.DoesNotExist:
-        circuit = _circuit(destination.pk)
-    seen = (circuit.state, circuit.failure_count)
-    if not destination.circuit_breaker_enabled or circuit.state == CircuitStateValue.CLOSED:
-        return True, seen
-    if not circuit_half_open_if_due(destination=destination, circuit=circuit, now=now):
-        return False, seen
-    seen = (circuit.state, circuit.failure_count)
-    if circuit.probe_delivery_id == delivery.id:
-        return True, seen  # the probe itself (e.g. woken again after its worker died)
-    if circuit.probe_delivery_id:
-        return False, seen
-    probe = circuit_probe_pick(destination_id=destination.pk, now=now, current=delivery)
-    return probe == delivery.id, seen
-
-
 def circuit_gate_batch(
     *, destination: Destination, deliveries: list[Delivery], now: datetime
 ) -> tuple[list[Delivery], tuple[str, int]]:
@@ -123,8 +98,10 @@ def circuit_gate_batch(
       by the conditional UPDATE of :func:`circuit_probe_pick` (the oldest held delivery, or
       the oldest of this batch when it is older or nothing is held).
 
-    Also returns the (state, failure_count) it read, as :func:`circuit_gate` does.
+    Also returns the (state, failure_count) it read: the engine caps the concurrency of a
+    failing destination with it, and skips a needless write after a success.
     """
+    # The engine loads the circuit with the destination (select_related): no extra query.
     try:
         circuit = destination.circuit
     except CircuitState.DoesNotExist:

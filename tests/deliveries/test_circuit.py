@@ -165,7 +165,7 @@ def test_it_sends_exactly_one_probe_with_four_worker_processes(alice, receiver, 
     ]
     try:
         _send(alice.org, destination, 1)
-        wait_until(lambda: _circuit(destination).state == "open", timeout=20, message="open")
+        wait_until(lambda: _circuit(destination).state == "open", timeout=60, message="open (workers start first)")
         held = _send(alice.org, destination, 6)
         wait_until(lambda: _statuses(held) == ["held"] * 6, timeout=10, message="held")
 
