@@ -1,7 +1,7 @@
 """Noisy neighbour: a healthy destination's throughput alone, and while another destination of
 the same organization times out on every request.
 
-    .venv/bin/python bench/noisy_neighbour.py [--healthy 1000] [--noisy 300] [--noisy-breaker]
+    .venv/bin/python bench/noisy_neighbour.py [--healthy 4000] [--noisy 300] [--noisy-breaker]
 
 Runs the production shape (``bench.stack.Stack``: one Celery worker, threads pool,
 concurrency 8) and two uvicorn receivers in their own processes: a fast one for the healthy
@@ -80,7 +80,9 @@ def _max_concurrent(records: list[dict], hold: float) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--healthy", type=int, default=1000, help="events for the healthy destination per phase")
+    parser.add_argument(
+        "--healthy", type=int, default=4000, help="events for the healthy destination per phase (a drain of seconds)"
+    )
     parser.add_argument("--noisy", type=int, default=300, help="events for the noisy destination")
     parser.add_argument("--noisy-delay", type=float, default=5.0, help="seconds the noisy receiver sleeps")
     parser.add_argument("--noisy-timeout-ms", type=int, default=1000)

@@ -95,24 +95,13 @@ def deliveries_create(
 
 
 def dead_letter_put(*, delivery: Delivery, reason: str, error: str, now: datetime) -> None:
-    """Create (or refresh, for a delivery that died before) the delivery's DeadLetter row."""
-    signals.send_on_commit(signals.delivery_dead_lettered, delivery=delivery, reason=reason, error=error)
-    DeadLetter.objects.update_or_create(
-        delivery_id=delivery.pk,
-        defaults={
-            "organization_id": delivery.organization_id,
-            "destination_id": delivery.destination_id,
-            "event_id": delivery.event_id,
-            "reason": reason,
-            "last_error": error,
-            "created_at": now,
-        },
-    )
+    """Create (or replace, for a delivery that died before) the delivery's DeadLetter row."""
+    dead_letters_put(items=[(delivery, reason, error)], now=now)
 
 
 def dead_letters_put(*, items: Sequence[tuple[Delivery, str, str]], now: datetime) -> None:
-    """:func:`dead_letter_put` for many deliveries at once, ``(delivery, reason, error)``:
-    one DELETE of earlier rows and one multi-row INSERT (the engine's batches)."""
+    """Dead-letter many deliveries at once, ``(delivery, reason, error)``: one DELETE of their
+    earlier rows and one multi-row INSERT (the engine's batches); each announced on commit."""
     if not items:
         return
     for delivery, reason, error in items:
