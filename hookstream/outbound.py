@@ -149,36 +149,19 @@ class PinnedHTTPSConnection(HTTPSConnection):
 
 
 class PinnedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = PinnedHTTPConnection
+    """urllib3's pool, pinned: every new connection goes to the pinned address, and a
+    kept-alive one taken from the pool is bound by this attempt's deadline too."""
+
+    ConnectionCls: Any = PinnedHTTPConnection
+    pinned_address: str
 
     def __init__(self, *args: Any, pinned_address: str, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.pinned_address = pinned_address
 
-    def _new_conn(self) -> PinnedHTTPConnection:
+    def _new_conn(self) -> Any:
         conn = super()._new_conn()
-        assert isinstance(conn, PinnedHTTPConnection)
-        conn.pinned_address = self.pinned_address
-        return conn
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        sock = getattr(conn, "sock", None)
-        if sock is not None:  # a kept-alive connection: bound by this attempt's deadline too
-            watch(sock)
-        return conn
-
-
-class PinnedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = PinnedHTTPSConnection
-
-    def __init__(self, *args: Any, pinned_address: str, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.pinned_address = pinned_address
-
-    def _new_conn(self) -> PinnedHTTPSConnection:
-        conn = super()._new_conn()
-        assert isinstance(conn, PinnedHTTPSConnection)
+        assert isinstance(conn, PinnedHTTPConnection | PinnedHTTPSConnection)
         conn.pinned_address = self.pinned_address
         return conn
 
@@ -188,6 +171,10 @@ class PinnedHTTPSConnectionPool(HTTPSConnectionPool):
         if sock is not None:
             watch(sock)
         return conn
+
+
+class PinnedHTTPSConnectionPool(PinnedHTTPConnectionPool, HTTPSConnectionPool):
+    ConnectionCls = PinnedHTTPSConnection
 
 
 class PinnedAdapter(HTTPAdapter):
