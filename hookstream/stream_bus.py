@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import random
-import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -29,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hookstream.models import StreamFrame
+from hookstream.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +39,9 @@ FRAME_ROW_TTL = timedelta(minutes=5)
 PURGE_EVERY = 500
 POLL_SECONDS = 0.2
 
-_local = threading.local()
-
 
 def uses_redis() -> bool:
     return bool(settings.REDIS_URL)
-
-
-def _redis() -> redis.Redis:
-    client = getattr(_local, "redis", None)
-    if client is None:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-        _local.redis = client
-    return client
 
 
 def encode(*, organization_id: str, channels: list[str], frame: dict) -> str:
@@ -66,7 +56,7 @@ def publish(*, organization_id: str, channels: list[str], frame: dict, strict: b
     message = encode(organization_id=organization_id, channels=channels, frame=frame)
     try:
         if uses_redis():
-            _redis().publish(REDIS_CHANNEL, message)
+            redis_client().publish(REDIS_CHANNEL, message)
         else:
             StreamFrame.objects.create(message=message)
             if random.randrange(PURGE_EVERY) == 0:

@@ -27,24 +27,20 @@ from __future__ import annotations
 
 import logging
 import secrets
-from functools import cache
 
 import redis
 from django.conf import settings
 from django.db import transaction
+
+from hookstream.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "hookstream:version:"
 # Callers keep no copy longer than this, whatever the token says (see rule 4).
 MAX_AGE_SECONDS = 30.0
-
-
-@cache
-def _redis() -> redis.Redis:
-    """One client (and connection pool) per process. Short time-outs: the look-up is on the
-    ingest path, and a slow Redis must cost a database read, not a hung request."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+# The look-up is on the ingest path: a slow Redis must cost a database read, not a hung request.
+LOOKUP_TIMEOUT_SECONDS = 0.5
 
 
 def routes_scope(organization_id: str) -> str:
@@ -60,7 +56,7 @@ def current(scope: str) -> bytes | str | None:
         return None
     key = KEY_PREFIX + scope
     try:
-        client = _redis()
+        client = redis_client(LOOKUP_TIMEOUT_SECONDS)
         token = client.get(key)
         if token is None:
             # First use, or Redis lost its data: a fresh token, unlike any held copy.
@@ -74,7 +70,7 @@ def current(scope: str) -> bytes | str | None:
 
 def _set_new(scope: str) -> None:
     try:
-        _redis().set(KEY_PREFIX + scope, secrets.token_hex(8))
+        redis_client(LOOKUP_TIMEOUT_SECONDS).set(KEY_PREFIX + scope, secrets.token_hex(8))
     except redis.RedisError as exc:
         logger.warning("could not bump the version token of %s: %s", scope, exc)
 

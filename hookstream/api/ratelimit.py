@@ -5,32 +5,20 @@ local-memory cache otherwise. The ``RateLimit-*`` headers are added by ``Request
 """
 
 import time
-from functools import cache as memoize
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework import throttling
 
+from hookstream.redis_client import redis_client
+
 WINDOW_SECONDS = 60
-
-
-@memoize
-def _redis():
-    """One client (and connection pool) per process for the limiter's counters.
-
-    The counters bypass Django's cache API: its Redis backend builds a client per call and
-    ``add`` + ``incr`` are two or three round trips, on every API and ingest request.
-    """
-    # Short time-outs: a limiter that hangs would hang every request (ingest lets the
-    # request through when the limiter fails).
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
 
 
 def _count(key: str) -> int:
     """Add one to the counter ``key`` (created with the window's expiry); returns its value."""
     if settings.REDIS_URL:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS + 5, nx=True)
         return int(pipe.execute()[0])
@@ -77,7 +65,7 @@ class OrganizationRateThrottle(throttling.BaseThrottle):
 def counter_add(key: str, ttl: int) -> int:
     """Add one to ``key``, which expires ``ttl`` seconds after its first count; returns the count."""
     if settings.REDIS_URL:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, ttl, nx=True)
         return int(pipe.execute()[0])
@@ -94,7 +82,7 @@ def counter_add(key: str, ttl: int) -> int:
 def counter_peek(key: str) -> tuple[int, int]:
     """(count, seconds until it expires) of ``key``; (0, 0) when there is none."""
     if settings.REDIS_URL:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         pipe.get(key)
         pipe.ttl(key)
         count, ttl = pipe.execute()
@@ -108,6 +96,6 @@ def counter_peek(key: str) -> tuple[int, int]:
 
 def counter_clear(key: str) -> None:
     if settings.REDIS_URL:
-        _redis().delete(key)
+        redis_client().delete(key)
     else:
         cache.delete_many([key, f"{key}:until"])

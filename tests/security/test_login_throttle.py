@@ -9,12 +9,12 @@ from django.core.cache import cache
 from django.test import Client
 
 from hookstream import services as tenancy
-from hookstream.api import ratelimit
+from hookstream.redis_client import redis_client
 
 
 def _forget_all_failures():
     if django_settings.REDIS_URL:
-        redis = ratelimit._redis()
+        redis = redis_client()
         for key in redis.scan_iter("login:*"):
             redis.delete(key)
     else:
