@@ -298,15 +298,6 @@ def _claim_batch(destination_id: str, ids: list[str] | None, now: datetime, leas
     )
 
 
-def _claim(delivery_id: str, now: datetime) -> datetime | None:
-    """Lease one delivery if it is due; returns the lease (the token of this claim)."""
-    destination_id = Delivery.objects.filter(pk=delivery_id).values_list("destination_id", flat=True).first()
-    if destination_id is None:
-        return None
-    lease = now + timedelta(seconds=settings.HOOKSTREAM_LEASE_SECONDS)
-    return lease if _claim_batch(destination_id, [delivery_id], now, lease, 1) else None
-
-
 @dataclass
 class _Move:
     """A leased delivery's next state; None keeps the column as it is."""
@@ -661,21 +652,6 @@ def _send_all(
         if executor is not None:
             executor.shutdown(wait=True)
     return attempts, []
-
-
-def _record(
-    *,
-    delivery: Delivery,
-    destination: Destination,
-    lease: datetime,
-    attempt_number: int,
-    trigger_type: str,
-    outcome: Outcome,
-    duration_ms: int,
-    seen: tuple[str, int] | None = None,
-) -> None:
-    """Record one attempt (:func:`_record_batch` of one)."""
-    _record_batch(destination, lease, [_Attempt(delivery, attempt_number, trigger_type, outcome, duration_ms)], seen)
 
 
 def _record_batch(

@@ -47,8 +47,10 @@ def test_it_retries_a_delivery_whose_worker_died_after_its_lease(alice, receiver
     destination = make_destination(alice.org, url=receiver.url)
     delivery = make_delivery(make_event(alice.org), destination)
     # A worker claims the delivery and dies before recording anything.
-    lease = engine._claim(delivery.id, timezone.now())
-    assert lease is not None and _status(delivery.id) == "in_flight"
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.HOOKSTREAM_LEASE_SECONDS)
+    assert engine._claim_batch(destination.pk, [delivery.id], now, lease, 1) == [delivery.id]
+    assert _status(delivery.id) == "in_flight"
     engine.process_delivery(delivery.id)  # a duplicate task: the lease is live, nothing sent
     assert receiver.requests == []
 
@@ -61,15 +63,8 @@ def test_it_retries_a_delivery_whose_worker_died_after_its_lease(alice, receiver
     assert _status(delivery.id) == "succeeded" and len(receiver.requests) == 1
 
     # The dead worker's late result (stale lease) does not overwrite the state.
-    engine._record(
-        delivery=delivery,
-        destination=destination,
-        lease=lease,
-        attempt_number=1,
-        trigger_type="initial",
-        outcome=engine.Outcome.retry("late"),
-        duration_ms=1,
-    )
+    late = engine._Attempt(delivery, 1, "initial", engine.Outcome.retry("late"), 1)
+    engine._record_batch(destination, lease, [late], None)
     assert _status(delivery.id) == "succeeded"
 
 
