@@ -304,8 +304,10 @@ HOOKSTREAM_BATCH_SIZE = env_int("HOOKSTREAM_BATCH_SIZE", 100, minimum=1, maximum
 # behind the others' so that one busy destination cannot starve the rest.
 HOOKSTREAM_DESTINATION_BATCHES = env_int("HOOKSTREAM_DESTINATION_BATCHES", 5, minimum=1)
 # A wake-up of a destination waiting in the broker makes further ones for it redundant for
-# this long (0: no de-duplication); beat's wake-ups are always sent.
-HOOKSTREAM_WAKE_DEDUP_SECONDS = env_float("HOOKSTREAM_WAKE_DEDUP_SECONDS", 10.0, minimum=0.0)
+# this long (0: no de-duplication); beat's wake-ups are always sent. The mark lives in the
+# cache and must be shared by web and workers: without Redis (the embedded defaults, a cache
+# per process) the worker could not clear the web's mark, so there is no de-duplication.
+HOOKSTREAM_WAKE_DEDUP_SECONDS = env_float("HOOKSTREAM_WAKE_DEDUP_SECONDS", 10.0 if REDIS_URL else 0.0, minimum=0.0)
 CELERY_BEAT_SCHEDULE = {
     "deliveries-beat": {
         "task": "deliveries.beat_tick",
