@@ -53,9 +53,10 @@ def test_it_honours_the_rate_limit_per_second(alice, receiver, worker):
     wait_until(lambda: _all(deliveries, "succeeded"), timeout=10, message="delivered")
     times = sorted(r.at for r in receiver.requests)
     # One attempt per half-second slot: any two requests two apart are at least a slot apart,
-    # and six requests span at least five slots.
+    # and six requests in six slots span at least four whole slots (the first may go at the end
+    # of its slot, the last at the start of its own), less the receiver's timing jitter.
     assert all(b - a >= 0.4 for a, b in zip(times, times[2:], strict=False)), times
-    assert times[-1] - times[0] >= 2.0
+    assert times[-1] - times[0] >= 2.0 - 0.05, times
     assert DeliveryAttempt.objects.filter(destination=destination).count() == 6
 
 
